@@ -1,0 +1,64 @@
+"""What every engine does to a Delta table. Operator logic is written once against narwhals frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import narwhals as nw
+import pyarrow as pa
+
+__all__ = ["Engine", "WriteResult", "merge_predicate"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did, for asset metadata."""
+
+    version: int
+    rows_written: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def merge_predicate(keys: tuple[str, ...] | list[str], source: str = "s", target: str = "t") -> str:
+    """``t.k1 = s.k1 AND t.k2 = s.k2`` for a MERGE on business keys."""
+    return " AND ".join(f"{target}.`{k}` = {source}.`{k}`" for k in keys)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A compute engine bound to Delta tables by path. Frames cross this boundary as narwhals frames."""
+
+    name: str
+
+    def exists(self, path: str) -> bool: ...
+
+    def read(self, path: str) -> nw.LazyFrame: ...
+
+    def from_arrow(self, table: pa.Table) -> nw.LazyFrame: ...
+
+    def to_arrow(self, frame: nw.LazyFrame | nw.DataFrame) -> pa.Table: ...
+
+    def append(self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None) -> WriteResult: ...
+
+    def overwrite(
+        self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None
+    ) -> WriteResult: ...
+
+    def merge(
+        self,
+        frame: nw.LazyFrame,
+        path: str,
+        *,
+        keys: tuple[str, ...],
+        version_column: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> WriteResult: ...
+
+    def version(self, path: str) -> int | None: ...
+
+    def commit_metadata(self, path: str) -> dict[str, str]: ...
+
+    def row_count(self, path: str) -> int: ...

@@ -1,0 +1,111 @@
+"""The embedded engine: polars frames, delta-rs (``deltalake``) writes and MERGE. No server to start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
+
+from medlake.engine.base import WriteResult, merge_predicate
+from medlake.errors import TableNotFoundError
+
+__all__ = ["PolarsEngine"]
+
+
+def _commit(metadata: dict[str, str] | None) -> CommitProperties | None:
+    return CommitProperties(custom_metadata=metadata) if metadata else None
+
+
+class PolarsEngine:
+    name = "polars"
+
+    def exists(self, path: str) -> bool:
+        return DeltaTable.is_deltatable(str(path))
+
+    def _table(self, path: str) -> DeltaTable:
+        try:
+            return DeltaTable(str(path))
+        except _DeltaTableNotFound:
+            raise TableNotFoundError(f"no Delta table at {path}") from None
+
+    def read(self, path: str) -> nw.LazyFrame:
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        return nw.from_native(pl.scan_delta(str(path)))
+
+    def from_arrow(self, table: pa.Table) -> nw.LazyFrame:
+        return nw.from_native(pl.from_arrow(table).lazy())  # type: ignore[union-attr]
+
+    def to_arrow(self, frame: nw.LazyFrame | nw.DataFrame) -> pa.Table:
+        native = nw.to_native(frame)
+        if isinstance(native, pl.LazyFrame):
+            native = native.collect()
+        return native.to_arrow()
+
+    def _write(self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None) -> WriteResult:
+        data = self.to_arrow(frame)
+        write_deltalake(
+            str(path), data, mode=mode, schema_mode="merge" if mode == "append" else "overwrite",
+            commit_properties=_commit(metadata),
+        )
+        return WriteResult(version=self._table(path).version(), rows_written=data.num_rows)
+
+    def append(self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None) -> WriteResult:
+        return self._write(frame, path, "append", metadata)
+
+    def overwrite(
+        self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None
+    ) -> WriteResult:
+        return self._write(frame, path, "overwrite", metadata)
+
+    def merge(
+        self,
+        frame: nw.LazyFrame,
+        path: str,
+        *,
+        keys: tuple[str, ...],
+        version_column: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older."""
+        data = self.to_arrow(frame)
+        if not self.exists(path):
+            write_deltalake(str(path), data, mode="append", commit_properties=_commit(metadata))
+            return WriteResult(self._table(path).version(), data.num_rows, rows_inserted=data.num_rows)
+        update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
+        merger = self._table(path).merge(
+            source=data,
+            predicate=merge_predicate(keys),
+            source_alias="s",
+            target_alias="t",
+            commit_properties=_commit(metadata),
+        )
+        metrics: dict[str, Any] = (
+            merger.when_matched_update_all(predicate=update_when).when_not_matched_insert_all().execute()
+        )
+        return WriteResult(
+            version=self._table(path).version(),
+            rows_written=data.num_rows,
+            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+            metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
+        )
+
+    def version(self, path: str) -> int | None:
+        return self._table(path).version() if self.exists(path) else None
+
+    def commit_metadata(self, path: str) -> dict[str, str]:
+        """Custom metadata of the newest commit (where watermarks are kept atomically with the data)."""
+        if not self.exists(path):
+            return {}
+        history = self._table(path).history(1)
+        return {k: v for k, v in history[0].items() if isinstance(v, str)} if history else {}
+
+    def row_count(self, path: str) -> int:
+        if not self.exists(path):
+            return 0
+        return int(pl.scan_delta(str(path)).select(pl.len()).collect().item())

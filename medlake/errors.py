@@ -1,0 +1,50 @@
+"""One exception hierarchy for the whole platform."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "IdentifierError",
+    "IngestError",
+    "MedlakeError",
+    "MissingBackendError",
+    "TableNotFoundError",
+]
+
+
+class MedlakeError(Exception):
+    """Base class of every error medlake raises on purpose."""
+
+
+class ConfigurationError(MedlakeError):
+    """A setting, YAML file or mapping is malformed; the message names file, line and what was expected."""
+
+
+class IngestError(MedlakeError):
+    """A landing file or row cannot be read; carries file, line and field."""
+
+    def __init__(self, message: str, *, file: str = "", line: int | None = None, field: str = "") -> None:
+        where = ":".join(p for p in (file, str(line) if line is not None else "", field) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
+        self.file = file
+        self.line = line
+        self.field = field
+
+
+class IdentifierError(MedlakeError):
+    """An identifier (e.g. a GB 11643 ID number) is malformed."""
+
+
+class TableNotFoundError(MedlakeError):
+    """A Delta table that should exist does not."""
+
+
+class MissingBackendError(MedlakeError, ImportError):
+    """An optional backend (e.g. Spark) is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed; install medlake's '{extra}' extra "
+            f"(pip install 'medlake[{extra}]') or use the default engine"
+        )
