@@ -8,7 +8,15 @@ from typing import Any, Protocol, runtime_checkable
 import narwhals as nw
 import pyarrow as pa
 
-__all__ = ["Engine", "WriteResult", "merge_predicate"]
+__all__ = ["DECIMAL", "TEXT_FORMATS", "Engine", "WriteResult", "merge_predicate"]
+
+DECIMAL = (18, 4)  # precision, scale of every decimal column
+# Formats front-end machines use for dates and times, tried in order.
+TEXT_FORMATS: dict[str, tuple[str, ...]] = {
+    "datetime": ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y%m%d%H%M%S", "%Y-%m-%d %H:%M",
+                 "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"),
+    "date": ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,15 @@ class Engine(Protocol):
     def from_arrow(self, table: pa.Table) -> nw.LazyFrame: ...
 
     def to_arrow(self, frame: nw.LazyFrame | nw.DataFrame) -> pa.Table: ...
+
+    def persist(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+        """Compute once and keep, for a frame read several times (polars: collect; Spark: cache)."""
+        ...
+
+    def try_cast_text(self, frame: nw.LazyFrame, columns: dict[str, str]) -> nw.LazyFrame:
+        """Type text columns (``int``, ``decimal``, ``date``, ``datetime``; formats in TEXT_FORMATS); a value that
+        does not parse becomes null, and the original text is kept in ``__raw_<column>``."""
+        ...
 
     def append(self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None) -> WriteResult: ...
 

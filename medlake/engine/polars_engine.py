@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import narwhals as nw
@@ -10,10 +11,27 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
-from medlake.engine.base import WriteResult, merge_predicate
+from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, merge_predicate
 from medlake.errors import TableNotFoundError
 
 __all__ = ["PolarsEngine"]
+
+
+def _parse_temporal(kind: str) -> Callable[[pl.Expr], pl.Expr]:
+    dtype = pl.Datetime("us") if kind == "datetime" else pl.Date()
+
+    def parse(text: pl.Expr) -> pl.Expr:
+        return pl.coalesce([text.str.strptime(dtype, fmt, strict=False, exact=True) for fmt in TEXT_FORMATS[kind]])
+
+    return parse
+
+
+_PARSERS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
+    "int": lambda text: text.cast(pl.Int64, strict=False),
+    "decimal": lambda text: text.cast(pl.Decimal(*DECIMAL), strict=False),
+    "date": _parse_temporal("date"),
+    "datetime": _parse_temporal("datetime"),
+}
 
 
 def _commit(metadata: dict[str, str] | None) -> CommitProperties | None:
@@ -45,6 +63,19 @@ class PolarsEngine:
         if isinstance(native, pl.LazyFrame):
             native = native.collect()
         return native.to_arrow()
+
+    def persist(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+        native = nw.to_native(frame)
+        return nw.from_native(native.collect().lazy() if isinstance(native, pl.LazyFrame) else native.lazy())
+
+    def try_cast_text(self, frame: nw.LazyFrame, columns: dict[str, str]) -> nw.LazyFrame:
+        native = nw.to_native(frame)
+        exprs: list[pl.Expr] = []
+        for name, dtype in columns.items():
+            text = pl.col(name).str.strip_chars()
+            exprs.append(pl.col(name).alias(f"__raw_{name}"))
+            exprs.append(_PARSERS[dtype](text).alias(name))
+        return nw.from_native(native.with_columns(exprs))
 
     def _write(self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None) -> WriteResult:
         data = self.to_arrow(frame)
