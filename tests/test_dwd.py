@@ -22,7 +22,8 @@ def _load(engine, settings, table: str):
 
 
 @pytest.mark.parametrize(
-    "raw", ["110105491231002", " 11010519491231002x ", "１１０１０５１９４９１２３１００２Ｘ", "", "12345", "11010519491231002X"]
+    "raw",
+    ["110105491231002", " 11010519491231002x ", "１１０１０５１９４９１２３１００２Ｘ", "", "12345", "11010519491231002X"],
 )
 def test_vectorized_id_normalization_agrees_with_the_scalar_rules(raw: str) -> None:
     import narwhals as nw

@@ -9,8 +9,8 @@ from medlake.sources import source
 from tests.conftest import deliver
 
 PATIENTS = [
-    {"patient_id": "P1", "name": "张三", "id_number": "11010519491231002X", "sex_code": "女", "birth_date": "1949-12-31",
-     "phone": "13800000000", "region_code": "110105", "address": "北京", "updated_at": "2026-01-01 08:00:00"},
+    {"patient_id": "P1", "name": "张三", "id_number": "11010519491231002X", "sex_code": "女",
+     "birth_date": "1949-12-31", "phone": "13800000000", "region_code": "110105", "address": "北京", "updated_at": "2026-01-01 08:00:00"},
     {"patient_id": "P2", "name": "李四", "id_number": "", "sex_code": "1", "birth_date": "1980-02-30",
      "phone": "", "region_code": "110105", "address": "", "updated_at": "2026-01-01 09:00:00"},
 ]
