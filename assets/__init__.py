@@ -1,0 +1,1 @@
+"""Thin asset declarations, one module per layer; the logic lives in the medlake library."""

@@ -1,0 +1,44 @@
+"""ODS assets: one per source table, landing delivered files as they are."""
+
+
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+
+from medlake.lake.ods import load_source_table, ods_path
+from medlake.layers import Layer
+from medlake.resources import LakeResource
+from medlake.sources import SOURCES, SourceTable
+
+__all__ = ["build_ods_asset", "ods_assets"]
+
+
+def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
+    @asset(
+        name=spec.name,
+        key_prefix=Layer.ODS.key_prefix,
+        group_name=Layer.ODS.group,
+        kinds={"delta", "python"},
+        description=f"{spec.label} ({spec.name}) as delivered by {spec.delivered_by} front-end machines.",
+        metadata={"medlake/layer": Layer.ODS.value, "medlake/table": spec.name},
+    )
+    def _ods(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        report = load_source_table(lake.engine, lake.settings, spec)
+        path = ods_path(lake.settings, spec.name)
+        mismatched = [f"{f.source_file}: {f.message}" for f in report.files if f.status in ("mismatch", "rejected")]
+        for line in mismatched:
+            context.log.warning(line)
+        return MaterializeResult(
+            metadata={
+                "rows_loaded": report.rows_loaded,
+                "rows_quarantined": report.rows_quarantined,
+                "files_loaded": report.files_loaded,
+                "files_skipped": report.files_skipped,
+                "files_not_reconciled": len(mismatched),
+                "dagster/row_count": lake.engine.row_count(path),
+                "table_path": MetadataValue.path(path),
+            }
+        )
+
+    return _ods
+
+
+ods_assets = [build_ods_asset(spec) for spec in SOURCES]

@@ -1,0 +1,33 @@
+"""Subject themes: the dbt project's marts, each an asset downstream of the DWD tables it reads."""
+
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from medlake.dbt.project import manifest_path
+from medlake.layers import Layer
+
+__all__ = ["MedlakeDbtTranslator", "theme_assets"]
+
+
+class MedlakeDbtTranslator(DagsterDbtTranslator):
+    """dbt sources are our DWD assets; dbt models are subject themes."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([*Layer.DWD.key_prefix, dbt_resource_props["name"]])
+        return AssetKey([*Layer.THEME.key_prefix, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return Layer.THEME.group
+
+
+@dbt_assets(
+    manifest=manifest_path(),
+    dagster_dbt_translator=MedlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+)
+def theme_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    yield from dbt.cli(["build"], context=context).stream()

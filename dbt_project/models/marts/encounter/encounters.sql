@@ -1,0 +1,42 @@
+-- One row per encounter with the patient's sex and age, length of stay and primary diagnosis.
+with encounters as (
+    select * from {{ ref('stg_dwd__encounters') }}
+),
+
+patients as (
+    select * from {{ ref('stg_dwd__patients') }}
+),
+
+primary_diagnoses as (
+    select institution_code, encounter_id, diag_code as primary_diag_code
+    from {{ ref('stg_dwd__diagnoses') }}
+    qualify row_number() over (
+        partition by institution_code, encounter_id order by (diag_type = '1') desc, diag_seq
+    ) = 1
+)
+
+select
+    encounters.institution_code,
+    encounters.encounter_id,
+    encounters.patient_id,
+    encounters.encounter_type,
+    encounters.dept_code,
+    encounters.dept_name,
+    encounters.admit_time,
+    encounters.discharge_time,
+    cast(encounters.admit_time as date) as visit_date,
+    case
+        when encounters.encounter_type = 'inpatient' and encounters.discharge_time >= encounters.admit_time
+            then greatest(datediff('day', cast(encounters.admit_time as date), cast(encounters.discharge_time as date)), 1)
+    end as length_of_stay_days,
+    patients.sex_code,
+    cast(floor(datediff('day', patients.birth_date, cast(encounters.admit_time as date)) / 365.25) as integer)
+        as age_at_visit,
+    primary_diagnoses.primary_diag_code
+from encounters
+left join patients
+    on encounters.institution_code = patients.institution_code
+    and encounters.patient_id = patients.patient_id
+left join primary_diagnoses
+    on encounters.institution_code = primary_diagnoses.institution_code
+    and encounters.encounter_id = primary_diagnoses.encounter_id

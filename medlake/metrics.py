@@ -1,0 +1,101 @@
+"""Indicators computed from subject themes, written once as narwhals expressions (any engine runs them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import narwhals as nw
+
+__all__ = ["METRICS", "MetricSpec", "metric"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    label: str
+    source: str  # theme table
+    description: str
+    compute: Callable[[nw.LazyFrame], nw.LazyFrame]
+    grain: tuple[str, ...]
+
+
+def _month(column: str) -> nw.Expr:
+    return nw.col(column).dt.to_string("%Y-%m")
+
+
+def _visits_daily(encounters: nw.LazyFrame) -> nw.LazyFrame:
+    return (
+        encounters.group_by("institution_code", "visit_date", "encounter_type")
+        .agg(nw.len().alias("visits"))
+        .sort("institution_code", "visit_date", "encounter_type")
+    )
+
+
+def _inpatient_los(encounters: nw.LazyFrame) -> nw.LazyFrame:
+    stays = encounters.filter(
+        (nw.col("encounter_type") == "inpatient") & ~nw.col("length_of_stay_days").is_null()
+    ).with_columns(_month("discharge_time").alias("discharge_month"))
+    return (
+        stays.group_by("institution_code", "discharge_month")
+        .agg(
+            nw.len().alias("discharges"),
+            nw.col("length_of_stay_days").sum().alias("bed_days"),
+            nw.col("length_of_stay_days").mean().round(4).alias("average_length_of_stay_days"),
+        )
+        .sort("institution_code", "discharge_month")
+    )
+
+
+def _fund_monthly(settlements: nw.LazyFrame) -> nw.LazyFrame:
+    paid = settlements.filter(~nw.col("is_refunded"))
+    return (
+        paid.group_by(nw.col("medins_code").alias("institution_code"), "settlement_month")
+        .agg(
+            nw.len().alias("settlements"),
+            nw.col("total_amount").sum().alias("total_amount"),
+            nw.col("fund_paid").sum().alias("fund_paid"),
+            nw.col("self_paid").sum().alias("self_paid"),
+        )
+        .sort("institution_code", "settlement_month")
+    )
+
+
+def _visits_by_sex_age(encounters: nw.LazyFrame) -> nw.LazyFrame:
+    age = nw.col("age_at_visit")
+    band = (
+        nw.when(age.is_null()).then(nw.lit("unknown"))
+        .when(age < 15).then(nw.lit("0-14"))
+        .when(age < 45).then(nw.lit("15-44"))
+        .when(age < 65).then(nw.lit("45-64"))
+        .otherwise(nw.lit("65+"))
+    )
+    return (
+        encounters.with_columns(_month("admit_time").alias("visit_month"), band.alias("age_band"),
+                                nw.col("sex_code").fill_null("0"))
+        .group_by("institution_code", "visit_month", "sex_code", "age_band")
+        .agg(nw.len().alias("visits"))
+        .sort("institution_code", "visit_month", "sex_code", "age_band")
+    )
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("visits_daily", "每日诊疗人次", "encounters",
+               "Visits per institution per day and encounter type.", _visits_daily,
+               ("institution_code", "visit_date", "encounter_type")),
+    MetricSpec("inpatient_length_of_stay", "平均住院日", "encounters",
+               "Average inpatient length of stay per institution per discharge month.", _inpatient_los,
+               ("institution_code", "discharge_month")),
+    MetricSpec("fund_payout_monthly", "医保基金支出", "settlements",
+               "Insurance fund payout and self-pay per institution per month (refunded settlements excluded).",
+               _fund_monthly, ("institution_code", "settlement_month")),
+    MetricSpec("visits_by_sex_age", "分性别年龄诊疗人次", "encounters",
+               "Visits per institution per month by GB/T 2261.1 sex code and age band.", _visits_by_sex_age,
+               ("institution_code", "visit_month", "sex_code", "age_band")),
+)
+
+_BY_NAME = {m.name: m for m in METRICS}
+
+
+def metric(name: str) -> MetricSpec:
+    return _BY_NAME[name]

@@ -1,0 +1,55 @@
+"""Dagster resources, chosen per engine by a dict lookup (never if-branches)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from dagster_dbt import DbtCliResource
+from pydantic import PrivateAttr
+
+from medlake.config import Settings, settings
+from medlake.engine import Engine, get_engine
+
+__all__ = ["DBT_PROJECT_DIR", "LakeResource", "resources_for"]
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+
+class LakeResource(ConfigurableResource):
+    """The lake root and the engine that reads and writes its Delta tables."""
+
+    home: str
+    engine_name: str = "polars"
+    _engine: Any = PrivateAttr(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(home=Path(self.home), engine=self.engine_name)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(self.engine_name)
+        return self._engine
+
+
+def _dbt(target: str) -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        target=target,
+        dbt_executable=str(Path(sys.executable).parent / "dbt"),  # the dbt installed beside medlake
+    )
+
+
+def resources_for(current: Settings | None = None) -> dict[str, Any]:
+    """The resources of one environment. ``MEDLAKE_ENGINE`` picks the row; the home comes from ``MEDLAKE_HOME``."""
+    current = current or settings()
+    home = str(current.home)
+    return {
+        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars"), "dbt": _dbt("polars")},
+        "spark": lambda: {"lake": LakeResource(home=home, engine_name="spark"), "dbt": _dbt("spark")},
+    }[current.engine]()

@@ -1,0 +1,1 @@
+"""Sensors and schedules: the landing zone, standard changes."""
