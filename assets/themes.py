@@ -9,6 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from medlake.dbt.project import manifest_path
 from medlake.layers import Layer
+from medlake.resources import LakeResource
 
 __all__ = ["MedlakeDbtTranslator", "theme_assets"]
 
@@ -29,5 +30,6 @@ class MedlakeDbtTranslator(DagsterDbtTranslator):
     manifest=manifest_path(),
     dagster_dbt_translator=MedlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
-def theme_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+def theme_assets(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource) -> Iterator[Any]:
+    (lake.settings.work / "dbt" / "external").mkdir(parents=True, exist_ok=True)  # dbt-duckdb's parquet staging
     yield from dbt.cli(["build"], context=context).stream()
