@@ -1,0 +1,147 @@
+"""The ``quality`` operator: run a table's generated checks at any workflow step, with an action per check.
+
+Config (workflow YAML)::
+
+    kind: quality
+    table: patient                 # DWD table whose generated contract applies
+    rules: all                     # or a list of rule ids
+    actions: {fatal: fail, patient.id_number.id_check_digit: quarantine, warn: warn}
+    record: true                   # append results to lake/quality/check_results
+
+Actions: ``warn`` (step status WARN), ``quarantine`` (failing rows go to ``rejected`` with ``_reject_reason`` =
+rule id, the first quarantining rule a row fails), ``fail`` (raise QualityGateError naming the rules). A rule id key
+wins over a severity key; unlisted rules take their severity's default (fatal→fail, error→quarantine, else warn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import narwhals as nw
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from medlake.errors import ConfigurationError, MedlakeError
+from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
+from medlake.quality.runner import CheckResult, append_results, run_contract, table_contract
+from medlake.standards.contracts import contract_rules
+from medlake.standards.rules import ACTIONS, Rule
+
+__all__ = ["QualityGateError", "QualityOperator", "failing_rows"]
+
+_ROW = "__medlake_row"
+
+
+class QualityGateError(MedlakeError):
+    """A check whose action is ``fail`` failed; names table, rules and failing counts."""
+
+    def __init__(self, table: str, failures: list[CheckResult]) -> None:
+        detail = ", ".join(f"{r.rule_id} ({r.failed_rows} rows, {r.severity})" for r in failures)
+        super().__init__(f"{table}: quality gate failed: {detail}")
+        self.table = table
+        self.failures = failures
+
+
+def failing_rows(data: pa.Table, table: str, rules: list[Rule]) -> dict[str, list[int]]:
+    """Row positions of ``data`` failing each row-level rule, selected with the rules' SQL predicates (DuckDB)."""
+    import duckdb
+
+    row_rules = [r for r in rules if r.predicate]
+    if not row_rules:
+        return {}
+    indexed = data.append_column(_ROW, pa.array(range(data.num_rows), pa.int64()))
+    con = duckdb.connect()
+    try:
+        con.register("_medlake_rows", indexed)
+        con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_rows')
+        out: dict[str, list[int]] = {}
+        for rule in row_rules:
+            sql = (f'SELECT {_ROW} FROM (SELECT {_ROW}, ({rule.predicate}) AS _failed FROM main."{table}") '
+                   f"WHERE _failed ORDER BY {_ROW}")
+            out[rule.rule_id] = [int(r[0]) for r in con.execute(sql).fetchall()]
+        return out
+    finally:
+        con.close()
+
+
+@dataclass
+class QualityOperator:
+    """Runs checks, applies actions. ``checks_dir`` overrides where generated contracts are read from."""
+
+    table: str
+    rules: str | list[str] = "all"
+    actions: dict[str, str] = field(default_factory=dict)
+    record: bool = True
+    checks_dir: Path | None = None
+    kind: str = "quality"
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.actions.items() if v not in ACTIONS}
+        if bad:
+            raise ConfigurationError(f"quality operator on {self.table}: actions {bad} not in {ACTIONS}")
+        if self.rules != "all" and not isinstance(self.rules, list):
+            raise ConfigurationError(f"quality operator on {self.table}: rules must be 'all' or a list of ids")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> QualityOperator:
+        if "table" not in config:
+            raise ConfigurationError("quality operator: 'table' is required")
+        checks_dir = config.get("checks_dir")
+        return cls(table=str(config["table"]), rules=config.get("rules", "all"),
+                   actions=dict(config.get("actions") or {}), record=bool(config.get("record", True)),
+                   checks_dir=Path(checks_dir) if checks_dir else None)
+
+    def action_for(self, rule: Rule) -> str:
+        return self.actions.get(rule.rule_id) or self.actions.get(rule.severity) or rule.default_action
+
+    def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
+        data = ctx.engine.to_arrow(frame)
+        table = self.table.removeprefix("dwd.")
+        contract = table_contract(table, None if self.rules == "all" else list(self.rules), self.checks_dir)
+        rules = contract_rules(contract, table)
+        results = run_contract(table, data, contract, by_institution=False)
+        if self.record:
+            append_results(results, ctx.settings)
+        failed = {r.rule_id: r for r in results if r.failed or r.outcome == "error"}
+        by_action: dict[str, list[Rule]] = {a: [] for a in ACTIONS}
+        for rule in rules:
+            if rule.rule_id in failed:
+                by_action[self.action_for(rule)].append(rule)
+        gate = [failed[r.rule_id] for r in by_action["fail"]]
+        if gate:
+            raise QualityGateError(table, gate)
+        rejected, kept = None, data
+        quarantine = [r for r in by_action["quarantine"] if r.predicate]
+        if quarantine:
+            rows = failing_rows(data, table, quarantine)
+            reason: dict[int, str] = {}
+            for rule in quarantine:
+                for position in rows.get(rule.rule_id, []):
+                    reason.setdefault(position, rule.rule_id)
+            positions = sorted(reason)
+            mask = pa.array([False] * data.num_rows)
+            if positions:
+                flags = [False] * data.num_rows
+                for p in positions:
+                    flags[p] = True
+                mask = pa.array(flags)
+                rejects = data.take(positions).append_column(
+                    "_reject_reason", pa.array([reason[p] for p in positions], pa.string()))
+                rejected = ctx.engine.from_arrow(rejects)
+            kept = data.filter(pc.invert(mask))
+        warned = by_action["warn"] + [r for r in by_action["quarantine"] if not r.predicate]
+        status = StepStatus.WARN if warned or rejected is not None else StepStatus.OK
+        metrics = {
+            "checks": len(results),
+            "failed_checks": sorted(failed),
+            "warned_rules": [r.rule_id for r in warned],
+            "quarantined_rules": [r.rule_id for r in quarantine],
+        }
+        if ctx.log is not None and failed:
+            ctx.log.warning(f"{table}: {len(failed)} checks failed: {', '.join(sorted(failed))}")
+        return OperatorResult(
+            frame=ctx.engine.from_arrow(kept), rejected=rejected, rows_in=data.num_rows, rows_out=kept.num_rows,
+            rows_rejected=data.num_rows - kept.num_rows, status=status, metrics=metrics,
+        )

@@ -1,0 +1,237 @@
+"""Run a table's generated checks with Soda Core v4 on DuckDB over Delta/arrow data, and record the results.
+
+The data is registered in an in-memory DuckDB connection as view ``main.<table>`` (a Delta table through
+``deltalake`` → pyarrow dataset, or an arrow table), optionally filtered to one batch. Soda verifies the table's
+contract; failing counts per institution come from one extra DuckDB scan over the rules' predicates.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+from medlake.config import Settings
+from medlake.errors import MedlakeError, TableNotFoundError
+from medlake.standards.contracts import DATA_SOURCE_NAME, contract_rules, load_contract, select_checks
+from medlake.standards.rules import Rule
+
+os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
+
+__all__ = [
+    "RESULTS_TABLE",
+    "CheckResult",
+    "QualityRunError",
+    "append_results",
+    "open_table",
+    "run_checks",
+    "run_contract",
+    "table_contract",
+]
+
+RESULTS_TABLE = ("quality", "check_results")
+# missing_count comes last: invalid and duplicate checks report it too
+_COUNT_KEYS = ("failed_rows_count", "invalid_count", "duplicate_count", "missing_count")
+
+
+class QualityRunError(MedlakeError):
+    """Soda could not run a contract (bad contract, missing column, engine error)."""
+
+
+@dataclass
+class CheckResult:
+    rule_id: str
+    table: str
+    column: str | None
+    check_type: str
+    category: str
+    subcategory: str
+    severity: str
+    outcome: str  # pass | fail | warn | error
+    failed_rows: int = 0
+    rows_tested: int = 0
+    by_institution: dict[str, int] = field(default_factory=dict)
+    batch_id: str | None = None
+    standard_version: str = ""
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in ("fail", "warn")
+
+
+def open_table(delta_path: Path) -> pa.dataset.Dataset:
+    """A Delta table as a lazily scanned pyarrow dataset."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError as _DeltaMissing
+
+    try:
+        return DeltaTable(str(delta_path)).to_pyarrow_dataset()
+    except _DeltaMissing:
+        raise TableNotFoundError(f"no Delta table at {delta_path}") from None
+
+
+def _connect(table: str, data: Any, batch_id: str | None) -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.register("_medlake_source", data)
+    where = ""
+    if batch_id is not None:
+        where = " WHERE _batch_id = '" + str(batch_id).replace("'", "''") + "'"
+    con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_source{where}')
+    return con
+
+
+def _verify(con: Any, contract_path: Path) -> Any:
+    from soda_core.contracts import verify_contract_locally
+    from soda_duckdb.common.data_sources.duckdb_data_source import DuckDBDataSourceImpl
+
+    source = DuckDBDataSourceImpl.from_existing_cursor(con, DATA_SOURCE_NAME)
+    session = verify_contract_locally(data_sources=[source], contract_file_path=str(contract_path))
+    results = session.contract_verification_results
+    if not results:
+        raise QualityRunError(f"{contract_path}: Soda returned no results: {session.get_errors_str()}")
+    return results[0]
+
+
+def _by_institution(con: Any, table: str, rules: list[Rule]) -> dict[str, dict[str, int]]:
+    row_rules = [r for r in rules if r.predicate]
+    if not row_rules:
+        return {}
+    flags = ", ".join(f"({r.predicate}) AS _r{i}" for i, r in enumerate(row_rules))
+    sums = ", ".join(f"count_if(coalesce(_r{i}, false))" for i in range(len(row_rules)))
+    sql = (f'SELECT institution_code, {sums} FROM (SELECT institution_code, {flags} FROM main."{table}") '
+           "GROUP BY institution_code ORDER BY institution_code")
+    out: dict[str, dict[str, int]] = {r.rule_id: {} for r in row_rules}
+    for row in con.execute(sql).fetchall():
+        for rule, count in zip(row_rules, row[1:], strict=True):
+            if count:
+                out[rule.rule_id][str(row[0])] = int(count)
+    return out
+
+
+def _outcome(check_result: Any, rule: Rule) -> str:
+    name = str(getattr(check_result.outcome, "name", check_result.outcome)).upper()
+    if name == "PASSED":
+        return "pass"
+    if name in ("FAILED", "WARN", "WARNED"):
+        return "fail" if rule.severity in ("fatal", "error") else "warn"
+    return "error"
+
+
+def run_contract(
+    table: str,
+    data: Any,
+    contract: dict[str, Any],
+    *,
+    batch_id: str | None = None,
+    by_institution: bool = True,
+) -> list[CheckResult]:
+    """Run a generated contract (mapping) over ``data`` (pyarrow Table/Dataset) with Soda; one result per rule."""
+    rules = contract_rules(contract, table)
+    if not rules:
+        return []
+    con = _connect(table, data, batch_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="medlake-soda-") as tmp:
+            path = Path(tmp) / f"{table}.yaml"
+            path.write_text(yaml.safe_dump(contract, allow_unicode=True, sort_keys=False), encoding="utf-8")
+            verification = _verify(con, path)
+        counts = _by_institution(con, table, rules) if by_institution else {}
+    finally:
+        con.close()
+    by_id = {r.rule_id: r for r in rules}
+    seen: dict[str, CheckResult] = {}
+    for cr in verification.check_results:
+        attrs = getattr(cr.check, "attributes", None) or {}
+        rule = by_id.get(attrs.get("rule_id") or cr.check.qualifier or "")
+        if rule is None:
+            continue
+        diag = cr.diagnostic_metric_values or {}
+        failed = next((int(diag[k]) for k in _COUNT_KEYS if diag.get(k) is not None), 0)
+        seen[rule.rule_id] = CheckResult(
+            rule_id=rule.rule_id, table=table, column=rule.column, check_type=rule.check_type,
+            category=rule.category, subcategory=rule.subcategory, severity=rule.severity,
+            outcome=_outcome(cr, rule), failed_rows=failed,
+            rows_tested=int(diag.get("check_rows_tested") or diag.get("dataset_rows_tested") or 0),
+            by_institution=counts.get(rule.rule_id, {}), batch_id=batch_id,
+            standard_version=str(rule.extra.get("standard_version", "")),
+        )
+    errors = verification.get_errors_str() if verification.has_errors else ""
+    results = []
+    for rule in rules:
+        result = seen.get(rule.rule_id) or CheckResult(
+            rule_id=rule.rule_id, table=table, column=rule.column, check_type=rule.check_type,
+            category=rule.category, subcategory=rule.subcategory, severity=rule.severity, outcome="error",
+            batch_id=batch_id, message=(errors or "Soda returned no result for this check")[:2000],
+        )
+        results.append(result)
+    return results
+
+
+def table_contract(table: str, rule_ids: list[str] | None = None, checks_dir: Path | None = None) -> dict[str, Any]:
+    """The generated contract of ``table``, narrowed to ``rule_ids``; unknown ids raise QualityRunError."""
+    contract = load_contract(table, checks_dir)
+    if rule_ids is not None:
+        unknown = sorted(set(rule_ids) - {r.rule_id for r in contract_rules(contract, table)})
+        if unknown:
+            raise QualityRunError(f"{table}: unknown rule ids {unknown}")
+    return select_checks(contract, rule_ids)
+
+
+def run_checks(
+    table: str,
+    delta_path: Path,
+    *,
+    batch_id: str | None = None,
+    rule_ids: list[str] | None = None,
+    checks_dir: Path | None = None,
+    by_institution: bool = True,
+) -> list[CheckResult]:
+    """Run DWD table ``table``'s generated checks over the Delta table at ``delta_path`` (one result per rule)."""
+    contract = table_contract(table, rule_ids, checks_dir)
+    return run_contract(table, open_table(delta_path), contract, batch_id=batch_id, by_institution=by_institution)
+
+
+def _result_rows(results: list[CheckResult], checked_at: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        base = asdict(r)
+        base.pop("by_institution")
+        spread = r.by_institution.items() if r.by_institution else [(None, r.failed_rows)]
+        for institution, count in spread:
+            rows.append({**base, "institution": institution, "failed_rows": int(count),
+                         "rule_failed_rows": r.failed_rows, "checked_at": checked_at})
+    return rows
+
+
+_RESULT_SCHEMA = pa.schema([
+    ("rule_id", pa.string()), ("table", pa.string()), ("column", pa.string()), ("institution", pa.string()),
+    ("batch_id", pa.string()), ("check_type", pa.string()), ("category", pa.string()),
+    ("subcategory", pa.string()), ("severity", pa.string()), ("outcome", pa.string()),
+    ("failed_rows", pa.int64()), ("rule_failed_rows", pa.int64()), ("rows_tested", pa.int64()),
+    ("standard_version", pa.string()), ("message", pa.string()), ("checked_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def append_results(results: list[CheckResult], settings: Settings) -> int:
+    """Append results to ``lake/quality/check_results``: one row per rule and institution with failures
+    (one row with institution NULL when none or not counted). Returns the rows written."""
+    if not results:
+        return 0
+    from deltalake import write_deltalake
+
+    rows = _result_rows(results, datetime.now(UTC))
+    table = pa.Table.from_pylist(rows, schema=_RESULT_SCHEMA)
+    path = settings.table_path(*RESULTS_TABLE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_deltalake(str(path), table, mode="append")
+    return table.num_rows

@@ -1,0 +1,305 @@
+"""The versioned standards registry, read from release folders under ``medlake/standards/data/<version>/``.
+
+A release folder holds ``release.yaml`` (version, date, ``extends``, ``removed``) and any of ``elements.yaml``,
+``value_domains.yaml``, ``bindings.yaml``, ``relations.yaml`` and ``mappings/<institution>/<category>.csv``. A
+release that ``extends`` another starts from it: entries with the same id replace the parent's, ``removed`` drops
+ids, and a file it does not ship is inherited unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from medlake.errors import ConfigurationError
+from medlake.sources import SOURCES
+from medlake.standards.model import Binding, DataElement, Relation, StandardNotFoundError, ValueDomain
+
+__all__ = ["DATA_DIR", "DWD_LOAD_COLUMNS", "MAPPING_CATEGORIES", "Registry", "dwd_columns"]
+
+DATA_DIR = Path(__file__).parent / "data"
+DWD_LOAD_COLUMNS = ("_batch_id", "_loaded_at")
+MAPPING_CATEGORIES = ("drug", "service", "diagnosis")
+_MAPPING_COLUMNS = ("local_code", "local_name", "national_code", "national_name")
+
+
+def dwd_columns(table: str) -> list[str]:
+    """The columns of DWD table ``table`` in order: institution_code, source columns, load columns."""
+    spec = next((s for s in SOURCES if s.name == table), None)
+    if spec is None:
+        raise StandardNotFoundError(f"no DWD table {table!r}")
+    return ["institution_code", *spec.column_names, *DWD_LOAD_COLUMNS]
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("MEDLAKE_STANDARDS_DIR") or DATA_DIR)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        raise ConfigurationError(f"standards version {version!r}: expected numbers like 2024.1") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _read_codes_csv(path: Path) -> dict[str, str]:
+    if not path.exists():
+        raise ConfigurationError(f"{path}: value domain codes file is missing")
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not {"code", "label"} <= set(reader.fieldnames):
+            raise ConfigurationError(f"{path}: expected a header 'code,label'")
+        return {row["code"].strip(): row["label"].strip() for row in reader}
+
+
+def _value_domain(data: dict[str, Any], folder: Path, where: str) -> ValueDomain:
+    if not data.get("id") or not data.get("name"):
+        raise ConfigurationError(f"{where}: value domain {data.get('id')!r} needs 'id' and 'name'")
+    codes = {str(k): str(v) for k, v in (data.get("codes") or {}).items()}
+    reference = ""
+    if data.get("codes_file"):
+        reference = str(data["codes_file"])
+        codes = _read_codes_csv(folder / reference)
+    return ValueDomain(
+        id=str(data["id"]), name=str(data["name"]), standard=str(data.get("standard", "")), codes=codes,
+        format=data.get("format"), length=data.get("length"), reference_file=reference,
+    )
+
+
+def _binding_list(data: dict[str, Any], where: str) -> list[Binding]:
+    out: list[Binding] = []
+    for table, columns in (data.get("bindings") or {}).items():
+        for column, target in (columns or {}).items():
+            if isinstance(target, dict):
+                if "element" not in target:
+                    raise ConfigurationError(f"{where}: {table}.{column}: binding mapping needs 'element'")
+                out.append(Binding(table, column, str(target["element"]), target.get("required")))
+            else:
+                out.append(Binding(table, column, str(target)))
+    return out
+
+
+@dataclass
+class _Release:
+    version: str
+    released: str = ""
+    notes: str = ""
+    elements: dict[str, DataElement] = field(default_factory=dict)
+    value_domains: dict[str, ValueDomain] = field(default_factory=dict)
+    bindings: dict[tuple[str, str], Binding] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)
+    mapping_files: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+
+def _load_release(version: str, root: Path, seen: tuple[str, ...] = ()) -> _Release:
+    folder = root / version
+    release_file = folder / "release.yaml"
+    if not release_file.exists():
+        raise StandardNotFoundError(f"no standards release {version!r} (looked for {release_file})")
+    if version in seen:
+        raise ConfigurationError(f"{release_file}: 'extends' forms a cycle through {', '.join(seen)}")
+    meta = _read_yaml(release_file)
+    if str(meta.get("version")) != version:
+        raise ConfigurationError(f"{release_file}: version {meta.get('version')!r} differs from folder {version!r}")
+    parent = meta.get("extends")
+    rel = _load_release(str(parent), root, (*seen, version)) if parent else _Release(version)
+    rel.version, rel.released, rel.notes = version, str(meta.get("released", "")), str(meta.get("notes", ""))
+    removed = meta.get("removed") or {}
+    for key in removed.get("elements") or []:
+        rel.elements.pop(str(key), None)
+    for key in removed.get("value_domains") or []:
+        rel.value_domains.pop(str(key), None)
+    if (path := folder / "elements.yaml").exists():
+        for item in _read_yaml(path).get("elements") or []:
+            element = DataElement.from_mapping(item, str(path))
+            rel.elements[element.id] = element
+    if (path := folder / "value_domains.yaml").exists():
+        for item in _read_yaml(path).get("value_domains") or []:
+            domain = _value_domain(item, folder, str(path))
+            rel.value_domains[domain.id] = domain
+    if (path := folder / "bindings.yaml").exists():
+        for binding in _binding_list(_read_yaml(path), str(path)):
+            rel.bindings[(binding.table, binding.column)] = binding
+    if (path := folder / "relations.yaml").exists():
+        rel.relations = [
+            Relation(kind=str(r["kind"]), elements=tuple(str(e) for e in r["elements"]),
+                     severity=str(r.get("severity", "error")), params=dict(r.get("params") or {}),
+                     note=str(r.get("note", "")))
+            for r in _read_yaml(path).get("relations") or []
+        ]
+    for path in sorted((folder / "mappings").glob("*/*.csv")):
+        rel.mapping_files[(path.parent.name, path.stem)] = path
+    return rel
+
+
+class Registry:
+    """One release of the standards: elements, value domains, DWD bindings, relations and mapping tables."""
+
+    def __init__(self, release: _Release, root: Path) -> None:
+        self._release = release
+        self._root = root
+        self._validate()
+
+    # -- loading -------------------------------------------------------------------------------------------------
+    @classmethod
+    def versions(cls) -> list[str]:
+        """Every release shipped, oldest first."""
+        root = _data_dir()
+        found = [p.name for p in root.iterdir() if (p / "release.yaml").exists()] if root.exists() else []
+        return sorted(found, key=_version_key)
+
+    @classmethod
+    def load(cls, version: str | None = None) -> Registry:
+        """Release ``version``, or the newest when None."""
+        versions = cls.versions()
+        if not versions:
+            raise StandardNotFoundError(f"no standards releases under {_data_dir()}")
+        chosen = version or versions[-1]
+        if chosen not in versions:
+            raise StandardNotFoundError(f"no standards release {chosen!r}; known: {', '.join(versions)}")
+        return cls(_load_release(chosen, _data_dir()), _data_dir())
+
+    def _validate(self) -> None:
+        where = self._root / self.version
+        for element in self.elements:
+            if element.value_domain and element.value_domain not in self._release.value_domains:
+                raise ConfigurationError(
+                    f"{where}: element {element.id} names unknown value domain {element.value_domain!r}")
+        for binding in self.bindings:
+            if binding.element_id not in self._release.elements:
+                raise ConfigurationError(
+                    f"{where}: {binding.table}.{binding.column} is bound to unknown element {binding.element_id}")
+        for spec in SOURCES:
+            bound = {b.column for b in self.bindings_for(spec.name)}
+            missing = [c for c in dwd_columns(spec.name) if c not in bound]
+            if missing:
+                raise ConfigurationError(f"{where}: DWD table {spec.name} has unbound columns {missing}")
+        for relation in self.relations:
+            unknown = [e for e in relation.elements if e not in self._release.elements]
+            if unknown:
+                raise ConfigurationError(f"{where}: relation {relation.kind} names unknown elements {unknown}")
+
+    # -- content -------------------------------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return self._release.version
+
+    @property
+    def released(self) -> str:
+        return self._release.released
+
+    @property
+    def notes(self) -> str:
+        return self._release.notes
+
+    @property
+    def elements(self) -> list[DataElement]:
+        return sorted(self._release.elements.values(), key=lambda e: e.id)
+
+    def element(self, element_id: str) -> DataElement:
+        try:
+            return self._release.elements[element_id]
+        except KeyError:
+            raise StandardNotFoundError(f"release {self.version} has no data element {element_id!r}") from None
+
+    @property
+    def value_domains(self) -> list[ValueDomain]:
+        return sorted(self._release.value_domains.values(), key=lambda d: d.id)
+
+    def value_domain(self, domain_id: str) -> ValueDomain:
+        try:
+            return self._release.value_domains[domain_id]
+        except KeyError:
+            raise StandardNotFoundError(f"release {self.version} has no value domain {domain_id!r}") from None
+
+    @property
+    def bindings(self) -> list[Binding]:
+        order = {s.name: i for i, s in enumerate(SOURCES)}
+        return sorted(
+            self._release.bindings.values(),
+            key=lambda b: (order.get(b.table, len(order)), b.table, _column_rank(b.table, b.column)),
+        )
+
+    def bindings_for(self, table: str) -> list[Binding]:
+        return [b for b in self.bindings if b.table == table]
+
+    def required(self, binding: Binding) -> bool:
+        """Whether the bound column must be filled: the binding's override, else the element's flag."""
+        return binding.required if binding.required is not None else self.element(binding.element_id).required
+
+    @property
+    def relations(self) -> list[Relation]:
+        return list(self._release.relations)
+
+    @property
+    def tables(self) -> list[str]:
+        return list(dict.fromkeys(b.table for b in self.bindings))
+
+    # -- mapping tables ------------------------------------------------------------------------------------------
+    def mapping_table(self, institution_code: str, category: str) -> pl.DataFrame:
+        """Local→national code mapping of one institution: local_code, local_name, national_code, national_name.
+
+        Versioned CSVs under ``mappings/<institution>/<category>.csv`` win; otherwise the synthetic reference data
+        (``medlake.reference.institution_mapping``) is asked.
+        """
+        if category not in MAPPING_CATEGORIES:
+            raise StandardNotFoundError(f"mapping category {category!r}: expected one of {MAPPING_CATEGORIES}")
+        path = self._release.mapping_files.get((institution_code, category))
+        if path is not None:
+            frame = pl.read_csv(path, schema_overrides=dict.fromkeys(_MAPPING_COLUMNS, pl.Utf8))
+            missing = [c for c in _MAPPING_COLUMNS if c not in frame.columns]
+            if missing:
+                raise ConfigurationError(f"{path}: mapping table lacks columns {missing}")
+            return frame.select(_MAPPING_COLUMNS)
+        return _reference_mapping(institution_code, category)
+
+    @property
+    def mapping_keys(self) -> list[tuple[str, str]]:
+        """(institution, category) pairs with a versioned mapping file in this release."""
+        return sorted(self._release.mapping_files)
+
+
+def _column_rank(table: str, column: str) -> int:
+    try:
+        return dwd_columns(table).index(column)
+    except (ValueError, StandardNotFoundError):
+        return 10_000
+
+
+def _reference_mapping(institution_code: str, category: str) -> pl.DataFrame:
+    try:
+        from medlake.reference import institution_mapping  # type: ignore[attr-defined]
+    except ImportError:
+        raise StandardNotFoundError(
+            f"no mapping table for {institution_code}/{category}: none versioned in the registry and "
+            "medlake.reference.institution_mapping is not available"
+        ) from None
+    mapping = institution_mapping(institution_code)
+    if isinstance(mapping, dict):
+        mapping = mapping.get(category)
+    if mapping is None:
+        raise StandardNotFoundError(f"no mapping table for {institution_code}/{category}")
+    frame = mapping if isinstance(mapping, pl.DataFrame) else pl.DataFrame(mapping)
+    if "category" in frame.columns:
+        frame = frame.filter(pl.col("category") == category)
+    missing = [c for c in _MAPPING_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ConfigurationError(
+            f"medlake.reference.institution_mapping({institution_code!r}) lacks columns {missing}")
+    return frame.select([pl.col(c).cast(pl.Utf8) for c in _MAPPING_COLUMNS])
