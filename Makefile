@@ -8,6 +8,8 @@ export DAGSTER_HOME ?= $(MEDLAKE_HOME)/dagster
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
+# Salt for the masking operator's hashes: a demo value; production sets its own secret in the environment.
+export MEDLAKE_MASK_SALT ?= medlake-demo-salt
 DEMO_ARGS ?= --patients 3000 --days 5 --institutions 4 --seed 7
 
 .PHONY: setup demo test test-fast dev bench lint clean status

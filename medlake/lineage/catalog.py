@@ -112,7 +112,8 @@ def catalog(config: Settings | None = None) -> list[CatalogEntry]:
                     owner=str(info.get("owner", "")), category=str(info.get("category", "unclassified")),
                     grade=info.get("grade"), rows=snapshot.rows, columns=tuple(snapshot.schema.names),
                     version=snapshot.version, freshness=snapshot.last_commit,
-                    last_check=checks.get(name, checks.get(path.name, {})), location=str(path),
+                    last_check=checks.get(name, checks.get(path.name, {}) if layer is Layer.DWD else {}),
+                    location=str(path),
                 )
             )
     order = {layer.value: i for i, layer in enumerate(Layer)}
