@@ -1,10 +1,13 @@
 """DWD assets: typed, standardized, MERGE-upserted detail tables, one per source table."""
 
 
-from dagster import AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from medlake.lake.dwd import dwd_key, dwd_path, load_dwd_table
+from medlake.lake.ods import ods_path
 from medlake.layers import Layer
+from medlake.lineage.derivation import dwd_column_lineage
+from medlake.lineage.materialization import materialization_lineage
 from medlake.resources import LakeResource
 from medlake.sources import SOURCES, SourceTable
 
@@ -22,9 +25,11 @@ def build_dwd_asset(spec: SourceTable) -> AssetsDefinition:
         metadata={"medlake/layer": Layer.DWD.value, "medlake/table": spec.name,
                   "medlake/merge_key": ", ".join(dwd_key(spec))},
     )
-    def _dwd(lake: LakeResource) -> MaterializeResult:
-        report = load_dwd_table(lake.engine, lake.settings, spec)
-        path = dwd_path(lake.settings, spec.name)
+    def _dwd(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        source, path = ods_path(lake.settings, spec.name), dwd_path(lake.settings, spec.name)
+        with materialization_lineage(context, lake.settings, [source], [path],
+                                     lambda: dwd_column_lineage(spec, source)):
+            report = load_dwd_table(lake.engine, lake.settings, spec)
         return MaterializeResult(
             metadata={
                 "rows_read": report.rows_read,

@@ -1,9 +1,11 @@
 """Metric assets: one per MetricSpec, reading a theme Delta table and writing the indicator table."""
 
 
-from dagster import AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from medlake.layers import Layer
+from medlake.lineage.derivation import metric_column_lineage
+from medlake.lineage.materialization import materialization_lineage
 from medlake.metrics import METRICS, MetricSpec
 from medlake.resources import LakeResource
 
@@ -20,10 +22,12 @@ def build_metric_asset(spec: MetricSpec) -> AssetsDefinition:
         description=f"{spec.label}: {spec.description}",
         metadata={"medlake/layer": Layer.METRIC.value, "medlake/grain": ", ".join(spec.grain)},
     )
-    def _metric(lake: LakeResource) -> MaterializeResult:
+    def _metric(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         source = str(lake.settings.table_path(Layer.THEME.value, spec.source))
         target = str(lake.settings.table_path(Layer.METRIC.value, spec.name))
-        result = lake.engine.overwrite(spec.compute(lake.engine.read(source)), target)
+        with materialization_lineage(context, lake.settings, [source], [target],
+                                     lambda: metric_column_lineage(spec, source)):
+            result = lake.engine.overwrite(spec.compute(lake.engine.read(source)), target)
         return MaterializeResult(
             metadata={"dagster/row_count": result.rows_written, "table_path": MetadataValue.path(target)}
         )

@@ -5,6 +5,8 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 
 from medlake.lake.ods import load_source_table, ods_path
 from medlake.layers import Layer
+from medlake.lineage.derivation import ods_column_lineage
+from medlake.lineage.materialization import materialization_lineage
 from medlake.resources import LakeResource
 from medlake.sources import SOURCES, SourceTable
 
@@ -21,8 +23,14 @@ def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
         metadata={"medlake/layer": Layer.ODS.value, "medlake/table": spec.name},
     )
     def _ods(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-        report = load_source_table(lake.engine, lake.settings, spec)
         path = ods_path(lake.settings, spec.name)
+        with materialization_lineage(context, lake.settings, outputs=[path]) as lineage:
+            report = load_source_table(lake.engine, lake.settings, spec)
+            landed = [lake.settings.landing / f.source_file for f in report.files
+                      if f.status not in ("skipped", "rejected")]
+            for delivered in landed:
+                lineage.record_input(delivered)
+            lineage.record_output(path, column_lineage=ods_column_lineage(spec, landed))
         mismatched = [f"{f.source_file}: {f.message}" for f in report.files if f.status in ("mismatch", "rejected")]
         for line in mismatched:
             context.log.warning(line)

@@ -9,6 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from medlake.dbt.project import manifest_path
 from medlake.layers import Layer
+from medlake.lineage.materialization import dagster_parent, emit_theme_lineage
 from medlake.resources import LakeResource
 
 __all__ = ["MedlakeDbtTranslator", "theme_assets"]
@@ -32,4 +33,9 @@ class MedlakeDbtTranslator(DagsterDbtTranslator):
 )
 def theme_assets(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource) -> Iterator[Any]:
     (lake.settings.work / "dbt" / "external").mkdir(parents=True, exist_ok=True)  # dbt-duckdb's parquet staging
-    yield from dbt.cli(["build"], context=context).stream()
+    invocation = dbt.cli(["build"], context=context)
+    try:
+        yield from invocation.stream()
+    finally:  # failed models get their FAIL events too
+        target = invocation.project_dir / invocation.target_path  # this invocation's own artifacts
+        emit_theme_lineage(target, lake.settings, dagster_parent(context))

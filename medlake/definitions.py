@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-from dagster import AssetKey, Definitions, define_asset_job
+from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
 from assets.dwd import dwd_assets
+from assets.empi import master_patient_index
+from assets.governance import GOVERNANCE_GROUP, generated_checks, governance_assets
 from assets.governed import governed_assets
 from assets.metrics import metric_assets
 from assets.ods import ods_assets
 from assets.themes import theme_assets
 from checks import build_asset_checks
 from medlake.layers import Layer
+from medlake.lineage import standards_watch
 from medlake.resources import resources_for
 from sensors.landing import build_landing_sensor
+from sensors.standard_change import build_standard_change_sensor
 
 __all__ = ["defs"]
 
-everything = define_asset_job("medlake_all", selection="*", description="Land, govern, model and measure everything")
+everything = define_asset_job(
+    "medlake_all", selection=AssetSelection.all() - AssetSelection.groups(GOVERNANCE_GROUP),
+    description="Land, govern, model and measure everything",
+)
+standard_change = build_standard_change_sensor(
+    standards_watch.standards_data_dir(), active_version=standards_watch.active_standards_version,
+    diff=standards_watch.standards_changes, graph=standards_watch.standards_lineage_graph,
+    check_regeneration=[generated_checks.key.path],
+)
 
 defs = Definitions(
-    assets=[*ods_assets, *dwd_assets, theme_assets, *metric_assets, *governed_assets],
+    assets=[*ods_assets, *dwd_assets, master_patient_index, theme_assets, *metric_assets, *governed_assets,
+            *governance_assets],
     asset_checks=build_asset_checks(lambda table: AssetKey([*Layer.DWD.key_prefix, table])),
     jobs=[everything],
-    sensors=[build_landing_sensor(everything)],
+    sensors=[build_landing_sensor(everything), standard_change],
     resources=resources_for(),
 )

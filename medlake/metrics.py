@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import narwhals as nw
 
@@ -12,12 +12,19 @@ __all__ = ["METRICS", "MetricSpec", "metric"]
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """An indicator. Besides ``compute`` it declares which source columns feed each output column (lineage):
+    a grain column is the same-named source column unless ``derived`` names its sources; ``measures`` maps each
+    aggregate to the columns it aggregates (empty for a row count); ``filters`` are the columns rows are kept by."""
+
     name: str
     label: str
     source: str  # theme table
     description: str
     compute: Callable[[nw.LazyFrame], nw.LazyFrame]
     grain: tuple[str, ...]
+    measures: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    filters: tuple[str, ...] = ()
 
 
 def _month(column: str) -> nw.Expr:
@@ -82,16 +89,24 @@ def _visits_by_sex_age(encounters: nw.LazyFrame) -> nw.LazyFrame:
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("visits_daily", "每日诊疗人次", "encounters",
                "Visits per institution per day and encounter type.", _visits_daily,
-               ("institution_code", "visit_date", "encounter_type")),
+               ("institution_code", "visit_date", "encounter_type"), measures={"visits": ()}),
     MetricSpec("inpatient_length_of_stay", "平均住院日", "encounters",
                "Average inpatient length of stay per institution per discharge month.", _inpatient_los,
-               ("institution_code", "discharge_month")),
+               ("institution_code", "discharge_month"),
+               measures={"discharges": (), "bed_days": ("length_of_stay_days",),
+                         "average_length_of_stay_days": ("length_of_stay_days",)},
+               derived={"discharge_month": ("discharge_time",)},
+               filters=("encounter_type", "length_of_stay_days")),
     MetricSpec("fund_payout_monthly", "医保基金支出", "settlements",
                "Insurance fund payout and self-pay per institution per month (refunded settlements excluded).",
-               _fund_monthly, ("institution_code", "settlement_month")),
+               _fund_monthly, ("institution_code", "settlement_month"),
+               measures={"settlements": (), "total_amount": ("total_amount",), "fund_paid": ("fund_paid",),
+                         "self_paid": ("self_paid",)},
+               derived={"institution_code": ("medins_code",)}, filters=("is_refunded",)),
     MetricSpec("visits_by_sex_age", "分性别年龄诊疗人次", "encounters",
                "Visits per institution per month by GB/T 2261.1 sex code and age band.", _visits_by_sex_age,
-               ("institution_code", "visit_month", "sex_code", "age_band")),
+               ("institution_code", "visit_month", "sex_code", "age_band"), measures={"visits": ()},
+               derived={"visit_month": ("admit_time",), "sex_code": ("sex_code",), "age_band": ("age_at_visit",)}),
 )
 
 _BY_NAME = {m.name: m for m in METRICS}

@@ -163,3 +163,46 @@ def test_dagster_asset_checks_run_and_block(tmp_path: Path, monkeypatch: pytest.
     assert evaluations["patient__patient_id__key_missing"].passed
     stored = pl.read_delta(str(tmp_path / "lake" / "quality" / "check_results"))
     assert stored.filter(pl.col("rule_id") == "patient.sex_code.value_domain")["failed_rows"].sum() == 1
+
+
+def test_reference_rules_catch_the_generator_defect_forms(tmp_path: Path, checks_2024: Path) -> None:
+    orders = synthetic_dwd("order_item", 60)
+    assert [r.rule_id for r in run_checks("order_item", _delta(orders, tmp_path / "o1"), checks_dir=checks_2024)
+            if r.outcome != "pass"] == []
+    unknown = orders.with_columns(local_item_code=pl.when(pl.int_range(pl.len()) < 2)
+                                  .then(pl.lit("ZZ") + pl.col("local_item_code")).otherwise(pl.col("local_item_code")))
+    mapped = _by_rule(run_checks("order_item", _delta(unknown, tmp_path / "o2"), checks_dir=checks_2024))
+    assert (mapped["order_item.local_item_code.code_mapped"].outcome,
+            mapped["order_item.local_item_code.code_mapped"].failed_rows) == ("warn", 2)
+    labs = synthetic_dwd("lab_result", 40).with_columns(
+        result_value=pl.when(pl.int_range(pl.len()) == 0).then(-pl.col("result_value")).otherwise(pl.col("result_value")),
+        test_code=pl.when(pl.int_range(pl.len()) == 1).then(pl.col("test_code") + "-X").otherwise(pl.col("test_code")))
+    lab = _by_rule(run_checks("lab_result", _delta(labs, tmp_path / "l"), checks_dir=checks_2024))
+    assert lab["lab_result.result_value.sign_agree"].failed_rows == 1
+    assert lab["lab_result.test_code.value_domain"].failed_rows == 1
+    settlements = synthetic_dwd("settlement", 30)
+    settlements = pl.concat([settlements, settlements.head(2)]).with_columns(
+        medins_code=pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("H99999999999")).otherwise(pl.col("medins_code")))
+    setl = _by_rule(run_checks("settlement", _delta(settlements, tmp_path / "s"), checks_dir=checks_2024))
+    assert (setl["settlement.medins_code.code_region_known"].outcome,
+            setl["settlement.medins_code.code_region_known"].failed_rows) == ("fail", 1)
+    assert (setl["settlement.key_duplicate"].failed_rows, setl["settlement.key_duplicate"].by_institution) == \
+        (4, {"YB330100": 4})
+
+
+def test_outpatient_encounters_without_discharge_time_pass(tmp_path: Path, checks_2024: Path) -> None:
+    frame = synthetic_dwd("encounter", 30).with_columns(discharge_time=pl.lit(None, pl.Datetime("us")))
+    results = run_checks("encounter", _delta(frame, tmp_path / "enc"), checks_dir=checks_2024)
+    assert [r.rule_id for r in results if r.outcome != "pass"] == []
+
+
+def test_quarantine_uses_the_mapping_lookup(tmp_path: Path, checks_2024: Path) -> None:
+    rule = "order_item.local_item_code.code_mapped"
+    orders = synthetic_dwd("order_item", 30).with_columns(
+        local_item_code=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("NOPE01")).otherwise(pl.col("local_item_code")))
+    op = QualityOperator.from_config({"table": "order_item", "rules": [rule], "actions": {rule: "quarantine"},
+                                      "checks_dir": str(checks_2024), "record": False})
+    ctx = OperatorContext(engine=PolarsEngine(), settings=Settings(home=tmp_path), table="dwd.order_item")
+    result = op.run(nw.from_native(orders.lazy()), ctx)
+    rejected = nw.to_native(result.rejected).collect()
+    assert rejected["local_item_code"].to_list() == ["NOPE01"] and set(rejected["_reject_reason"]) == {rule}

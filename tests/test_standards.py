@@ -47,28 +47,88 @@ def test_every_dwd_column_is_bound_to_a_known_element() -> None:
         reg.element("DE00.00.000.00")
 
 
-def test_diff_reports_domain_element_and_mapping_changes() -> None:
+def test_diff_reports_domain_and_element_changes_of_the_delta_release() -> None:
     d = diff("2023.1", "2024.1")
     regions = next(c for c in d.domains_changed if c.id == "GB/T 2260")
-    assert regions.codes_removed == ["330103", "330104"]
+    assert regions.codes_removed == ["330103", "330104"] and regions.fields["standard"][1] == "GB/T 2260-2024"
+    icd = next(c for c in d.domains_changed if c.id == "ICD-10")
+    assert icd.codes_added == ["U07.1"] and list(icd.labels_changed) == ["J10.1"]
     status = next(c for c in d.domains_changed if c.id == "MLD.setl_status")
     assert status.codes_added == ["4"]
     assert [c.id for c in d.elements_changed] == ["DE02.01.010.00"]
-    assert d.mappings_changed[0].added == ["ZD006", "ZD007"]
+    assert d.mappings_changed == []
     assert diff("2024.1", "2024.1").is_empty
 
 
-def test_mapping_tables_are_versioned_and_use_national_code_formats() -> None:
+def test_domain_delta_of_an_extending_release_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    domains = tmp_path / "data" / "2024.1" / "value_domains.yaml"
+    domains.write_text(domains.read_text(encoding="utf-8").replace("'330104'", "'339999'"), encoding="utf-8")
+    monkeypatch.setenv("MEDLAKE_STANDARDS_DIR", str(tmp_path / "data"))
+    with pytest.raises(ConfigurationError, match="cannot remove unknown code '339999'"):
+        Registry.load("2024.1")
+
+
+def test_versioned_mapping_change_shows_in_diff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    base = tmp_path / "data" / "2023.1" / "mappings" / "H33010200001" / "drug.csv"
+    lines = base.read_text(encoding="utf-8").splitlines(keepends=True)
+    unmapped = next(i for i, line in enumerate(lines) if line.rstrip("\n").endswith(",,"))
+    local, name = lines[unmapped].split(",")[:2]
+    lines[unmapped] = f"{local},{name},XJ01CAD006A002390113642,阿莫西林胶囊\n"
+    target = tmp_path / "data" / "2024.1" / "mappings" / "H33010200001" / "drug.csv"
+    target.parent.mkdir(parents=True)
+    target.write_text("".join(lines), encoding="utf-8")
+    monkeypatch.setenv("MEDLAKE_STANDARDS_DIR", str(tmp_path / "data"))
+    change = diff("2023.1", "2024.1").mappings_changed
+    assert [(c.institution, c.category, c.changed) for c in change] == [("H33010200001", "drug", [local])]
+
+
+def test_registry_code_lists_hold_every_reference_code() -> None:
+    from medlake.standards.reference_sync import reference_drift
+
+    for version in Registry.versions():
+        assert reference_drift(Registry.load(version)) == []
+    assert len(Registry.load("2023.1").value_domain("GB/T 2260").codes) >= 109
+    assert len(Registry.load("2023.1").value_domain("ICD-10").codes) >= 165
+
+
+def test_sync_reference_is_idempotent(tmp_path: Path) -> None:
+    from medlake.standards.reference_sync import sync_reference
+
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    assert sync_reference(root=tmp_path / "data") == []
+    icd = tmp_path / "data" / "2023.1" / "domains" / "icd10.csv"
+    icd.write_text("\n".join(icd.read_text(encoding="utf-8").splitlines()[:-5]) + "\n", encoding="utf-8")
+    assert sync_reference(root=tmp_path / "data") == [icd]
+    assert icd.read_bytes() == (DATA_DIR / "2023.1" / "domains" / "icd10.csv").read_bytes()
+
+
+def test_mapping_tables_for_every_synthetic_hospital_and_category() -> None:
+    from medlake.reference import icd10, institution_catalogue, institutions
+
     reg = Registry.load()
-    drug = reg.mapping_table("H33010200001", "drug")
-    assert drug.columns == ["local_code", "local_name", "national_code", "national_name"]
-    pattern = reg.value_domain("NHSA.drug_code").format
-    assert drug["national_code"].str.contains(pattern).all()
-    assert (drug["national_code"].str.len_chars() == 23).all()
-    icd = reg.value_domain("ICD-10").codes
-    assert set(reg.mapping_table("H33010200001", "diagnosis")["national_code"]) <= set(icd)
-    assert reg.mapping_table("H33010200001", "diagnosis").height > \
-        Registry.load("2023.1").mapping_table("H33010200001", "diagnosis").height
+    drug_format, service_format = (reg.value_domain(d).format for d in ("NHSA.drug_code", "NHSA.service_code"))
+    for hospital in institutions(20):  # the first three have versioned files, the others are derived
+        for category, pattern in (("drug", drug_format), ("service", service_format)):
+            table = reg.mapping_table(hospital.code, category)
+            assert table.columns == ["local_code", "local_name", "national_code", "national_name"]
+            truth = institution_catalogue(hospital.code).filter(category=category)
+            assert table["local_code"].to_list() == truth["local_code"].to_list()
+            mapped = table.drop_nulls("national_code")
+            assert 0.9 < mapped.height / table.height <= 1.0  # ~3 % of local codes are not mapped yet
+            assert mapped["national_code"].str.contains(pattern).all()
+            assert set(mapped["national_code"]) <= set(reg.catalogue(category)["national_code"])
+        diagnosis = reg.mapping_table(hospital.code, "diagnosis")
+        assert set(icd10()["code"]) <= set(diagnosis["local_code"])
+        assert (diagnosis["local_code"] == diagnosis["national_code"]).all()
+    assert ("H33010200001", "drug") in reg.mapping_keys and ("H33090200016", "drug") not in reg.mapping_keys
+    assert reg.mapping_table("H33010200001", "diagnosis").height == \
+        Registry.load("2023.1").mapping_table("H33010200001", "diagnosis").height + 1  # U07.1
+    with pytest.raises(StandardNotFoundError, match="only hospitals"):
+        reg.mapping_table("YB330100", "drug")
+    with pytest.raises(StandardNotFoundError, match="expected one of"):
+        reg.mapping_table("H33010200001", "lab")
 
 
 def test_generated_checks_cover_three_kahn_categories_with_enough_types() -> None:

@@ -93,6 +93,14 @@ def _comparisons(columns: set[str]) -> list[Any]:
     return found
 
 
+def _clamp_prior(linker: Any, records: int) -> None:
+    """On small or duplicate-free input the deterministic-rule estimate of the prior can be 0 (log of 0 when
+    scoring): keep it inside (1/n², 0.5]."""
+    core = linker._settings_obj.core_model_settings
+    floor = 1.0 / max(records, 2) ** 2
+    core.probability_two_random_records_match = min(max(core.probability_two_random_records_match, floor), 0.5)
+
+
 def _blocking_rules(columns: set[str]) -> list[Any]:
     from splink import block_on
 
@@ -140,6 +148,7 @@ class LinkageModel:
     def train(self, features: pl.DataFrame) -> None:
         """Estimate prior, u and m from ``features`` (one dedupe job)."""
         from splink import Linker, SettingsCreator, block_on
+        from splink.internals.exceptions import EMTrainingException
 
         columns = _present_columns(features)
         if not columns:
@@ -161,6 +170,7 @@ class LinkageModel:
             linker.training.estimate_probability_two_random_records_match(
                 [block_on("name_key", "birth_date")], recall=0.6
             )
+        _clamp_prior(linker, features.height)
         linker.training.estimate_u_using_random_sampling(max_pairs=s.u_pairs, seed=s.seed)
         passes = (("birth_date",), ("name_key", "sex"), ("phone",), ("name_key",))
         candidates = [r for r in passes if set(r) <= available]
@@ -170,14 +180,17 @@ class LinkageModel:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     block_on(*cols), estimate_without_term_frequencies=True, max_pairs=s.em_pairs
                 )
-            except ValueError as exc:  # an m probability underflowed on this blocking pass: try the next one
+            except (ValueError, EMTrainingException) as exc:  # underflow, or no pairs on this pass: try the next
                 logging.getLogger(__name__).warning("EM blocked on %s skipped: %s", cols, exc)
                 continue
             trained += 1
             if trained == 2:
                 break
-        if not trained:
-            raise EmpiError(f"EM did not converge on any of {candidates}; give more records or map more fields")
+        if not trained:  # small or sparse input: keep the estimated u and Splink's default m values
+            logging.getLogger(__name__).warning(
+                "EM could not train on any of %s (%d records); using default m probabilities", candidates,
+                features.height,
+            )
         self._linker = linker
 
     def load(self, path: Path, features: pl.DataFrame) -> None:

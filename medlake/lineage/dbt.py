@@ -115,6 +115,20 @@ class _Upstreams:
         return None
 
 
+def _landed_dependencies(node: Mapping[str, Any], nodes: Mapping[str, Any], seen: frozenset[str] = frozenset()
+                         ) -> list[str]:
+    """Direct dependencies, with each ephemeral model replaced by what it reads (it is inlined as a CTE)."""
+    found: list[str] = []
+    for dep in (node.get("depends_on") or {}).get("nodes", []):
+        if dep not in nodes or dep in seen:
+            continue
+        if (nodes[dep].get("config") or {}).get("materialized") == "ephemeral":
+            found += _landed_dependencies(nodes[dep], nodes, seen | {dep})
+        else:
+            found.append(dep)
+    return list(dict.fromkeys(found))
+
+
 def dbt_model_lineage(
     manifest_path: Path,
     resolve: Callable[[DbtRelation], str | None],
@@ -136,9 +150,7 @@ def dbt_model_lineage(
         output = resolve(rel)
         if not output:
             continue
-        upstream = _Upstreams(
-            (_relation(nodes[d]) for d in (node.get("depends_on") or {}).get("nodes", []) if d in nodes), resolve
-        )
+        upstream = _Upstreams((_relation(nodes[d]) for d in _landed_dependencies(node, nodes)), resolve)
         model = DbtModelLineage(rel, job_name(key_of(rel)), output, sorted(set(upstream.location.values())))
         sql = node.get("compiled_code") or node.get("compiled_sql") or ""
         model.sql = sql

@@ -36,7 +36,10 @@ def _last_commit(table: DeltaTable) -> tuple[datetime | None, str]:
 
 def delta_snapshot(location: str | Path) -> DeltaSnapshot | None:
     """Log-only facts of the Delta table at ``location``; None when there is no Delta table there."""
-    if not DeltaTable.is_deltatable(str(location)):
+    try:
+        if not DeltaTable.is_deltatable(str(location)):
+            return None
+    except OSError:  # not a folder at all, e.g. a delivered landing file
         return None
     table = DeltaTable(str(location))
     actions = pa.table(table.get_add_actions(flatten=True))

@@ -126,6 +126,12 @@ class LineageRun:
     output_schemas: dict[str, Any] = field(default_factory=dict)
     output_rows: dict[str, int] = field(default_factory=dict)
 
+    def record_input(self, location: str | Path) -> None:
+        """An input learnt while running (e.g. the delivered files a load picked up); sent with COMPLETE/FAIL."""
+        key = str(location)
+        if key not in self.inputs:
+            self.inputs.append(key)
+
     def record_output(
         self,
         location: str | Path,
@@ -212,8 +218,12 @@ def emit_run(
         )
 
     input_datasets = run._inputs()
+    known_inputs = list(run.inputs)
 
     def send(state: RunState, *, complete: bool = False, extra_run: Mapping[str, RunFacet] | None = None) -> None:
+        nonlocal input_datasets, known_inputs
+        if run.inputs != known_inputs:  # inputs recorded by the body since START
+            input_datasets, known_inputs = run._inputs(), list(run.inputs)
         sender.emit(
             run_event(
                 state, run.job, run.run_id, inputs=input_datasets, outputs=run._outputs(complete=complete),

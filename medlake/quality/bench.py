@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from medlake.quality.runner import run_contract
+from medlake.reference import lab_tests
 from medlake.standards.contracts import render_contract
 from medlake.standards.registry import Registry, dwd_columns
 from medlake.standards.rules import derive_rules
@@ -68,8 +69,29 @@ def _money(values: np.ndarray) -> pl.Series:
     return pl.Series(np.round(values, 2)).cast(_DEC)
 
 
+def _local_items(hospital_index: np.ndarray, rng: np.random.Generator) -> pl.DataFrame:
+    """item_category and local_item_code drawn from each row's hospital mapping tables (drug and service)."""
+    registry = Registry.load()
+    blocks = [
+        pl.concat([registry.mapping_table(h, c).select(pl.lit(c).alias("item_category"),
+                                                        pl.col("local_code").alias("local_item_code"))
+                   for c in ("drug", "service")])
+        for h in _HOSPITALS
+    ]
+    sizes = np.array([b.height for b in blocks])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    picks = offsets[hospital_index] + (rng.random(len(hospital_index)) * sizes[hospital_index]).astype(np.int64)
+    return pl.concat(blocks)[picks]
+
+
+def _lab_tests(n: int, rng: np.random.Generator) -> pl.DataFrame:
+    tests = lab_tests()
+    return tests.select("test_code", pl.col("name").alias("test_name"), "unit")[rng.integers(0, tests.height, n)]
+
+
 def _frame(table: str, n: int, rng: np.random.Generator) -> pl.DataFrame:
-    hospital = _pick(rng, _HOSPITALS, n)
+    hospital_index = rng.integers(0, len(_HOSPITALS), n)
+    hospital = pl.Series(_HOSPITALS, dtype=pl.Utf8).gather(hospital_index)
     if table == "patient":
         births = pl.Series(np.datetime64("1940-01-01") + rng.integers(0, 29000, n).astype("timedelta64[D]"))
         regions = _pick(rng, _REGIONS, n)
@@ -93,16 +115,17 @@ def _frame(table: str, n: int, rng: np.random.Generator) -> pl.DataFrame:
     elif table == "order_item":
         qty = rng.integers(1, 10, n).astype(float)
         price = np.round(rng.uniform(1, 500, n), 2)
+        items = _local_items(hospital_index, rng)
         data = {"order_id": _ids(n, "O"), "encounter_id": _ids(n, "E"),
-                "item_category": _pick(rng, ("drug", "service"), n),
-                "local_item_code": _pick(rng, ("YP0001", "YP0002", "FW0001"), n),
+                "item_category": items["item_category"], "local_item_code": items["local_item_code"],
                 "item_name": _pick(rng, ("阿莫西林胶囊", "血常规"), n), "quantity": _money(qty),
                 "unit_price": _money(price), "amount": _money(qty * price), "order_time": _times(rng, n)}
     elif table == "lab_result":
         low = np.round(rng.uniform(0, 5, n), 2)
-        data = {"result_id": _ids(n, "R"), "encounter_id": _ids(n, "E"), "test_code": _pick(rng, ("GLU", "WBC"), n),
-                "test_name": _pick(rng, ("血糖", "白细胞"), n), "result_value": _money(rng.uniform(0, 20, n)),
-                "unit": _pick(rng, ("mmol/L", "10^9/L"), n), "ref_low": _money(low), "ref_high": _money(low + 5),
+        tests = _lab_tests(n, rng)
+        data = {"result_id": _ids(n, "R"), "encounter_id": _ids(n, "E"), "test_code": tests["test_code"],
+                "test_name": tests["test_name"], "result_value": _money(rng.uniform(0, 20, n)),
+                "unit": tests["unit"], "ref_low": _money(low), "ref_high": _money(low + 5),
                 "report_time": _times(rng, n)}
     else:
         total = np.round(rng.uniform(10, 20000, n), 2)

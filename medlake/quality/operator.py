@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from medlake.errors import ConfigurationError, MedlakeError
 from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
+from medlake.quality.lookups import register_lookups
 from medlake.quality.runner import CheckResult, append_results, run_contract, table_contract
 from medlake.standards.contracts import contract_rules
 from medlake.standards.rules import ACTIONS, Rule
@@ -56,6 +57,7 @@ def failing_rows(data: pa.Table, table: str, rules: list[Rule]) -> dict[str, lis
     try:
         con.register("_medlake_rows", indexed)
         con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_rows')
+        register_lookups(con, table, row_rules)
         out: dict[str, list[int]] = {}
         for rule in row_rules:
             sql = (f'SELECT {_ROW} FROM (SELECT {_ROW}, ({rule.predicate}) AS _failed FROM main."{table}") '

@@ -1,8 +1,9 @@
 """Run a table's generated checks with Soda Core v4 on DuckDB over Delta/arrow data, and record the results.
 
-The data is registered in an in-memory DuckDB connection as view ``main.<table>`` (a Delta table through
-``deltalake`` → pyarrow dataset, or an arrow table), optionally filtered to one batch. Soda verifies the table's
-contract; failing counts per institution come from one extra DuckDB scan over the rules' predicates.
+The data is read once into memory (a Delta table through ``deltalake`` → pyarrow dataset, or an arrow table),
+optionally filtered to one batch, and registered in an in-memory DuckDB connection as view ``main.<table>``. Soda
+verifies the table's contract; failing counts per institution come from one extra grouped DuckDB pass over the
+predicates of the rules that found failing rows (rules without failures need no spread).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from medlake.config import Settings
 from medlake.errors import MedlakeError, TableNotFoundError
+from medlake.quality.lookups import register_lookups
 from medlake.standards.contracts import DATA_SOURCE_NAME, contract_rules, load_contract, select_checks
 from medlake.standards.rules import Rule
 
@@ -37,6 +39,7 @@ __all__ = [
 
 RESULTS_TABLE = ("quality", "check_results")
 # missing_count comes last: invalid and duplicate checks report it too
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _COUNT_KEYS = ("failed_rows_count", "invalid_count", "duplicate_count", "missing_count")
 
 
@@ -77,16 +80,27 @@ def open_table(delta_path: Path) -> pa.dataset.Dataset:
         raise TableNotFoundError(f"no Delta table at {delta_path}") from None
 
 
+def _rows(data: Any, batch_id: str | None) -> pa.Table:
+    """``data`` as one in-memory arrow table, filtered to ``batch_id``. A Delta table's dataset is read once here
+    (pyarrow's threaded Parquet reader, batch filter pushed down) so that the several check passes — Soda's
+    aggregate query, its failed-rows queries, the per-institution counts — scan memory, not Parquet files."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    condition = pc.field("_batch_id") == batch_id if batch_id is not None else None
+    if isinstance(data, ds.Dataset):
+        return data.to_table(filter=condition)
+    table = data if isinstance(data, pa.Table) else pa.table(data)
+    return table.filter(condition) if condition is not None else table
+
+
 def _connect(table: str, data: Any, batch_id: str | None) -> Any:
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    con.register("_medlake_source", data)
-    where = ""
-    if batch_id is not None:
-        where = " WHERE _batch_id = '" + str(batch_id).replace("'", "''") + "'"
-    con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_source{where}')
+    con.register("_medlake_source", _rows(data, batch_id))
+    con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_source')
     return con
 
 
@@ -127,27 +141,7 @@ def _outcome(check_result: Any, rule: Rule) -> str:
     return "error"
 
 
-def run_contract(
-    table: str,
-    data: Any,
-    contract: dict[str, Any],
-    *,
-    batch_id: str | None = None,
-    by_institution: bool = True,
-) -> list[CheckResult]:
-    """Run a generated contract (mapping) over ``data`` (pyarrow Table/Dataset) with Soda; one result per rule."""
-    rules = contract_rules(contract, table)
-    if not rules:
-        return []
-    con = _connect(table, data, batch_id)
-    try:
-        with tempfile.TemporaryDirectory(prefix="medlake-soda-") as tmp:
-            path = Path(tmp) / f"{table}.yaml"
-            path.write_text(yaml.safe_dump(contract, allow_unicode=True, sort_keys=False), encoding="utf-8")
-            verification = _verify(con, path)
-        counts = _by_institution(con, table, rules) if by_institution else {}
-    finally:
-        con.close()
+def _soda_results(table: str, rules: list[Rule], verification: Any, batch_id: str | None) -> dict[str, CheckResult]:
     by_id = {r.rule_id: r for r in rules}
     seen: dict[str, CheckResult] = {}
     for cr in verification.check_results:
@@ -162,9 +156,38 @@ def run_contract(
             category=rule.category, subcategory=rule.subcategory, severity=rule.severity,
             outcome=_outcome(cr, rule), failed_rows=failed,
             rows_tested=int(diag.get("check_rows_tested") or diag.get("dataset_rows_tested") or 0),
-            by_institution=counts.get(rule.rule_id, {}), batch_id=batch_id,
-            standard_version=str(rule.extra.get("standard_version", "")),
+            batch_id=batch_id, standard_version=str(rule.extra.get("standard_version", "")),
         )
+    return seen
+
+
+def run_contract(
+    table: str,
+    data: Any,
+    contract: dict[str, Any],
+    *,
+    batch_id: str | None = None,
+    by_institution: bool = True,
+) -> list[CheckResult]:
+    """Run a generated contract (mapping) over ``data`` (pyarrow Table/Dataset) with Soda; one result per rule."""
+    rules = contract_rules(contract, table)
+    if not rules:
+        return []
+    con = _connect(table, data, batch_id)
+    try:
+        register_lookups(con, table, rules)
+        with tempfile.TemporaryDirectory(prefix="medlake-soda-") as tmp:
+            path = Path(tmp) / f"{table}.yaml"
+            path.write_text(yaml.dump(contract, Dumper=_DUMPER, allow_unicode=True, sort_keys=False), encoding="utf-8")
+            verification = _verify(con, path)
+        seen = _soda_results(table, rules, verification, batch_id)
+        if by_institution:  # one grouped pass over the predicates of the rules Soda found failing rows for
+            failing = [r for r in rules if r.rule_id in seen and seen[r.rule_id].failed_rows]
+            counts = _by_institution(con, table, failing)
+            for rule_id, spread in counts.items():
+                seen[rule_id].by_institution = spread
+    finally:
+        con.close()
     errors = verification.get_errors_str() if verification.has_errors else ""
     results = []
     for rule in rules:

@@ -1,4 +1,5 @@
-"""``medlake standards``: list releases, show an element or value domain, diff releases, generate checks."""
+"""``medlake standards``: list releases, show an element or value domain, diff releases, generate checks,
+sync the base release with the shipped reference data."""
 
 from __future__ import annotations
 
@@ -93,3 +94,21 @@ def generate_checks_command(
                f"in {len(paths)} files")
     for p in paths:
         typer.echo(f"  {p}")
+
+
+@standards_app.command("sync-reference")
+def sync_reference_command(
+    version: str = typer.Option("2023.1", help="release to write into (the base release)"),
+    hospitals: int = typer.Option(3, help="synthetic hospitals that get versioned drug/service mapping files"),
+) -> None:
+    """Write medlake/reference's code lists and demo mapping tables into a release (then regenerate checks)."""
+    from medlake.standards.reference_sync import reference_drift, sync_reference
+    from medlake.standards.registry import Registry
+
+    changed = sync_reference(version, hospitals=hospitals)
+    typer.echo(f"release {version}: {len(changed)} files changed")
+    for path in changed:
+        typer.echo(f"  {path}")
+    for release in Registry.versions():
+        for problem in reference_drift(Registry.load(release), hospitals):
+            typer.echo(f"  drift: {problem}", err=True)

@@ -43,6 +43,7 @@ class DataElement:
     max: Any = None
     exclusive_min: bool = False
     scale: int | None = None  # decimal places allowed
+    max_missing_percent: int | None = None  # optional element: share allowed missing (default 80; 100: no check)
     kahn: str = ""  # what the element means for quality checks
 
     @classmethod

@@ -3,13 +3,20 @@
 A release folder holds ``release.yaml`` (version, date, ``extends``, ``removed``) and any of ``elements.yaml``,
 ``value_domains.yaml``, ``bindings.yaml``, ``relations.yaml`` and ``mappings/<institution>/<category>.csv``. A
 release that ``extends`` another starts from it: entries with the same id replace the parent's, ``removed`` drops
-ids, and a file it does not ship is inherited unchanged.
+ids, and a file it does not ship is inherited unchanged. A value domain entry of an extending release that gives
+neither ``codes`` nor ``codes_file`` is a delta on the inherited domain: ``add_codes`` (code: label, also relabels),
+``remove_codes`` and any of name/standard/format/length.
+
+The large code lists of the base release (``domains/*.csv``) and the demo hospitals' drug and service mapping
+tables were generated once from ``medlake.reference`` (``medlake standards sync-reference``) and are committed, so
+a release never changes when the synthetic reference data does; tests compare them.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +28,26 @@ from medlake.errors import ConfigurationError
 from medlake.sources import SOURCES
 from medlake.standards.model import Binding, DataElement, Relation, StandardNotFoundError, ValueDomain
 
-__all__ = ["DATA_DIR", "DWD_LOAD_COLUMNS", "MAPPING_CATEGORIES", "Registry", "dwd_columns"]
+__all__ = [
+    "CATALOGUE_DOMAINS",
+    "DATA_DIR",
+    "DWD_LOAD_COLUMNS",
+    "MAPPING_CATEGORIES",
+    "MAPPING_COLUMNS",
+    "Registry",
+    "dwd_columns",
+    "reference_mapping",
+]
 
 DATA_DIR = Path(__file__).parent / "data"
 DWD_LOAD_COLUMNS = ("_batch_id", "_loaded_at")
 MAPPING_CATEGORIES = ("drug", "service", "diagnosis")
-_MAPPING_COLUMNS = ("local_code", "local_name", "national_code", "national_name")
+MAPPING_COLUMNS = ("local_code", "local_name", "national_code", "national_name")
+# mapping category → value domain holding its national codes and names
+CATALOGUE_DOMAINS = {"drug": "NHSA.drug_code", "service": "NHSA.service_code", "diagnosis": "ICD-10"}
+_HOSPITAL_CODE = re.compile(r"^H[0-9]{11}$")
+_DOMAIN_FIELDS = ("name", "standard", "format", "length")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def dwd_columns(table: str) -> list[str]:
@@ -50,7 +71,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -79,6 +100,26 @@ def _value_domain(data: dict[str, Any], folder: Path, where: str) -> ValueDomain
     return ValueDomain(
         id=str(data["id"]), name=str(data["name"]), standard=str(data.get("standard", "")), codes=codes,
         format=data.get("format"), length=data.get("length"), reference_file=reference,
+    )
+
+
+def _patched_domain(parent: ValueDomain, data: dict[str, Any], where: str) -> ValueDomain:
+    """``parent`` with a later release's delta applied: added/relabelled codes, removed codes, changed fields."""
+    unknown = set(data) - {"id", "add_codes", "remove_codes", *_DOMAIN_FIELDS}
+    if unknown:
+        raise ConfigurationError(f"{where}: value domain {parent.id!r} delta has unknown fields {sorted(unknown)}")
+    codes = dict(parent.codes)
+    for code in data.get("remove_codes") or []:
+        if str(code) not in codes:
+            raise ConfigurationError(f"{where}: value domain {parent.id!r} cannot remove unknown code {code!r}")
+        del codes[str(code)]
+    codes.update({str(k): str(v) for k, v in (data.get("add_codes") or {}).items()})
+    fields = {f: data[f] for f in _DOMAIN_FIELDS if f in data}
+    return ValueDomain(
+        id=parent.id, name=str(fields.get("name", parent.name)), standard=str(fields.get("standard", parent.standard)),
+        codes=codes,
+        format=fields.get("format", parent.format), length=fields.get("length", parent.length),
+        reference_file=parent.reference_file,
     )
 
 
@@ -131,7 +172,9 @@ def _load_release(version: str, root: Path, seen: tuple[str, ...] = ()) -> _Rele
             rel.elements[element.id] = element
     if (path := folder / "value_domains.yaml").exists():
         for item in _read_yaml(path).get("value_domains") or []:
-            domain = _value_domain(item, folder, str(path))
+            inherited = rel.value_domains.get(str(item.get("id")))
+            is_delta = inherited is not None and "codes" not in item and "codes_file" not in item
+            domain = _patched_domain(inherited, item, str(path)) if is_delta else _value_domain(item, folder, str(path))
             rel.value_domains[domain.id] = domain
     if (path := folder / "bindings.yaml").exists():
         for binding in _binding_list(_read_yaml(path), str(path)):
@@ -253,21 +296,39 @@ class Registry:
 
     # -- mapping tables ------------------------------------------------------------------------------------------
     def mapping_table(self, institution_code: str, category: str) -> pl.DataFrame:
-        """Local→national code mapping of one institution: local_code, local_name, national_code, national_name.
+        """Local→national code mapping of one hospital: local_code, local_name, national_code, national_name
+        (national columns null for local codes not mapped yet).
 
-        Versioned CSVs under ``mappings/<institution>/<category>.csv`` win; otherwise the synthetic reference data
-        (``medlake.reference.institution_mapping``) is asked.
+        A versioned CSV ``mappings/<institution>/<category>.csv`` of this release (or one it extends) wins.
+        Otherwise the table is derived deterministically: diagnosis → identity over this release's ICD-10 domain
+        (hospitals deliver ICD-10 codes; names are the release's labels), drug/service → the hospital's local
+        coding from ``medlake.reference.institution_mapping`` (any ``H`` + 11 digits code).
         """
         if category not in MAPPING_CATEGORIES:
             raise StandardNotFoundError(f"mapping category {category!r}: expected one of {MAPPING_CATEGORIES}")
         path = self._release.mapping_files.get((institution_code, category))
         if path is not None:
-            frame = pl.read_csv(path, schema_overrides=dict.fromkeys(_MAPPING_COLUMNS, pl.Utf8))
-            missing = [c for c in _MAPPING_COLUMNS if c not in frame.columns]
+            frame = pl.read_csv(path, schema_overrides=dict.fromkeys(MAPPING_COLUMNS, pl.Utf8))
+            missing = [c for c in MAPPING_COLUMNS if c not in frame.columns]
             if missing:
                 raise ConfigurationError(f"{path}: mapping table lacks columns {missing}")
-            return frame.select(_MAPPING_COLUMNS)
-        return _reference_mapping(institution_code, category)
+            return frame.select(MAPPING_COLUMNS)
+        if not _HOSPITAL_CODE.match(institution_code):
+            raise StandardNotFoundError(
+                f"no {category} mapping table for {institution_code!r}: only hospitals (H + 11 digits) map local codes")
+        if category == "diagnosis":
+            codes = self.catalogue("diagnosis")
+            return codes.select(pl.col("national_code").alias("local_code"),
+                                pl.col("national_name").alias("local_name"), "national_code", "national_name")
+        return reference_mapping(institution_code, category)
+
+    def catalogue(self, category: str) -> pl.DataFrame:
+        """National codes of a mapping category in this release: national_code, national_name."""
+        if category not in CATALOGUE_DOMAINS:
+            raise StandardNotFoundError(f"catalogue {category!r}: expected one of {tuple(CATALOGUE_DOMAINS)}")
+        domain = self.value_domain(CATALOGUE_DOMAINS[category])
+        return pl.DataFrame({"national_code": list(domain.codes), "national_name": list(domain.codes.values())},
+                            schema={"national_code": pl.Utf8, "national_name": pl.Utf8})
 
     @property
     def mapping_keys(self) -> list[tuple[str, str]]:
@@ -282,24 +343,13 @@ def _column_rank(table: str, column: str) -> int:
         return 10_000
 
 
-def _reference_mapping(institution_code: str, category: str) -> pl.DataFrame:
-    try:
-        from medlake.reference import institution_mapping  # type: ignore[attr-defined]
-    except ImportError:
-        raise StandardNotFoundError(
-            f"no mapping table for {institution_code}/{category}: none versioned in the registry and "
-            "medlake.reference.institution_mapping is not available"
-        ) from None
-    mapping = institution_mapping(institution_code)
-    if isinstance(mapping, dict):
-        mapping = mapping.get(category)
-    if mapping is None:
-        raise StandardNotFoundError(f"no mapping table for {institution_code}/{category}")
-    frame = mapping if isinstance(mapping, pl.DataFrame) else pl.DataFrame(mapping)
-    if "category" in frame.columns:
-        frame = frame.filter(pl.col("category") == category)
-    missing = [c for c in _MAPPING_COLUMNS if c not in frame.columns]
+def reference_mapping(institution_code: str, category: str) -> pl.DataFrame:
+    """A hospital's drug or service mapping as ``medlake.reference`` derives it (deterministic per code)."""
+    from medlake.reference import institution_mapping
+
+    frame = institution_mapping(institution_code).filter(pl.col("category") == category)
+    missing = [c for c in MAPPING_COLUMNS if c not in frame.columns]
     if missing:
         raise ConfigurationError(
             f"medlake.reference.institution_mapping({institution_code!r}) lacks columns {missing}")
-    return frame.select([pl.col(c).cast(pl.Utf8) for c in _MAPPING_COLUMNS])
+    return frame.select([pl.col(c).cast(pl.Utf8) for c in MAPPING_COLUMNS])

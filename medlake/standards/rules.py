@@ -18,6 +18,7 @@ from medlake.standards.registry import DWD_LOAD_COLUMNS, Registry
 __all__ = [
     "ACTIONS",
     "CHECK_TYPES",
+    "CODE_MAP_VIEW",
     "DEFAULT_ACTIONS",
     "SEVERITIES",
     "Rule",
@@ -49,6 +50,8 @@ CHECK_TYPES: dict[str, tuple[str, str, str]] = {
     "id_check_digit": ("conformance", "computational", "error"),
     "id_birth_date_valid": ("conformance", "value", "error"),
     "id_region_known": ("conformance", "relational", "warn"),
+    "code_region_known": ("conformance", "relational", "error"),
+    "code_mapped": ("conformance", "relational", "warn"),
     "product_agree": ("conformance", "computational", "warn"),
     "key_duplicate": ("plausibility", "uniqueness", "fatal"),
     "candidate_duplicate": ("plausibility", "uniqueness", "info"),
@@ -59,6 +62,7 @@ CHECK_TYPES: dict[str, tuple[str, str, str]] = {
     "amount_not_exceed": ("plausibility", "atemporal", "error"),
     "sum_not_exceed": ("plausibility", "atemporal", "warn"),
     "range_order": ("plausibility", "atemporal", "warn"),
+    "sign_agree": ("plausibility", "atemporal", "warn"),
     "id_birth_date_agree": ("plausibility", "atemporal", "error"),
     "id_sex_agree": ("plausibility", "atemporal", "warn"),
     "age_range": ("plausibility", "atemporal", "warn"),
@@ -75,6 +79,9 @@ _ID18 = "'^[0-9]{17}[0-9X]$'"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _MISSING_RATE_MAX_PERCENT = 80
 _FRESHNESS_HOURS = 48
+# Lookup the quality runner registers beside the checked table: (map_institution, map_category, map_local_code),
+# every local code listed in the mapping tables of the institutions present (see medlake.quality.lookups).
+CODE_MAP_VIEW = "medlake_code_map"
 
 
 @dataclass(frozen=True)
@@ -158,8 +165,12 @@ class _Deriver:
                  {"freshness": {"column": "_loaded_at",
                                 "threshold": {"unit": "hour", "must_be_less_than_or_equal": _FRESHNESS_HOURS}}})
         cols = ", ".join(_q(c) for c in self.key)
+        # rows whose key occurs more than once: one hash aggregate and a semi join (cheaper than Soda's
+        # count(distinct md5(key)) duplicate metric, and the same rows the quarantine predicate selects)
+        query = (f'SELECT * FROM "main"."{self.table}" SEMI JOIN (SELECT {cols} FROM "main"."{self.table}" '
+                 f"GROUP BY {cols} HAVING count(*) > 1) AS _duplicated USING ({cols})")
         self.add("key_duplicate", None, f"merge key ({', '.join(self.key)}) is unique",
-                 {"duplicate": {"columns": list(self.key)}},
+                 {"failed_rows": {"query": query}},
                  predicate=f"count(*) OVER (PARTITION BY {cols}) > 1")
 
     # -- column level --------------------------------------------------------------------------------------------
@@ -176,11 +187,10 @@ class _Deriver:
         elif self.registry.required(binding):
             self.add("required_missing", col, f"{el.name} ({col}) is required",
                      {"missing": missing_soda}, f"{q} IS NULL{blank}", eid)
-        else:
-            soda = {**missing_soda, "threshold": {"metric": "percent",
-                                                  "must_be_less_than_or_equal": _MISSING_RATE_MAX_PERCENT}}
-            self.add("missing_rate", col, f"{el.name} ({col}) filled in at least "
-                     f"{100 - _MISSING_RATE_MAX_PERCENT}% of rows", {"missing": soda}, f"{q} IS NULL{blank}", eid)
+        elif (limit := _MISSING_RATE_MAX_PERCENT if el.max_missing_percent is None else el.max_missing_percent) < 100:
+            soda = {**missing_soda, "threshold": {"metric": "percent", "must_be_less_than_or_equal": limit}}
+            self.add("missing_rate", col, f"{el.name} ({col}) filled in at least {100 - limit}% of rows",
+                     {"missing": soda}, f"{q} IS NULL{blank}", eid)
         if is_text:
             self.text_rules(el, col, q)
         elif el.dtype in ("int", "decimal"):
@@ -276,8 +286,10 @@ class _Deriver:
         subject_index, predicate, window = built
         subject = cols[subject_index]
         description = relation.note or f"{relation.kind} over {', '.join(cols)}"
-        if window:
-            query = f'SELECT * FROM (SELECT *, {predicate} AS _failed FROM "main"."{self.table}") WHERE _failed'
+        if window:  # Soda counts the rows; carrying only the key through the window keeps the pass narrow
+            key = ", ".join(_q(k) for k in self.key)
+            query = (f'SELECT {key} FROM (SELECT {key}, {predicate} AS _failed FROM "main"."{self.table}") '
+                     "WHERE _failed")
             soda: dict[str, Any] = {"failed_rows": {"query": query}}
         else:
             soda = {"failed_rows": {"expression": predicate}}
@@ -358,6 +370,24 @@ def _rel_range_order(d: _Deriver, c: list[str], t: list[str], p: dict[str, Any])
     return 0, f"{c[0]} > {c[1]}", False
 
 
+def _rel_sign_agree(d: _Deriver, c: list[str], t: list[str], p: dict[str, Any]) -> tuple[int, str, bool]:
+    value, reference = c
+    return 0, f"{value} < 0 AND {reference} >= 0", False
+
+
+def _rel_code_region_known(d: _Deriver, c: list[str], t: list[str], p: dict[str, Any]) -> tuple[int, str, bool]:
+    q, start = c[0], int(p.get("start", 1))
+    domain = d.registry.value_domain(str(p.get("value_domain", "GB/T 2260")))
+    return 0, f"length({q}) >= {start + 5} AND substr({q}, {start}, 6) NOT IN ({_in_list(domain.code_list)})", False
+
+
+def _rel_code_mapped(d: _Deriver, c: list[str], t: list[str], p: dict[str, Any]) -> tuple[int, str, bool]:
+    code, category = c
+    return 0, (f"{code} IS NOT NULL AND {category} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {CODE_MAP_VIEW} m "
+               f'WHERE m.map_institution = "institution_code" AND m.map_category = {category} '
+               f"AND m.map_local_code = {code})"), True
+
+
 def _partition(d: _Deriver, *columns: str) -> str:
     lead = [_q(k) for k in d.key if k == "institution_code"]
     return ", ".join([*lead, *columns])
@@ -391,6 +421,9 @@ _RELATION_SQL = {
     "conditional_required": _rel_conditional_required,
     "product_agree": _rel_product_agree,
     "range_order": _rel_range_order,
+    "sign_agree": _rel_sign_agree,
+    "code_region_known": _rel_code_region_known,
+    "code_mapped": _rel_code_mapped,
     "unique_within": _rel_unique_within,
     "candidate_duplicate": _rel_candidate_duplicate,
 }

@@ -20,7 +20,7 @@ from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
 from medlake.transcode.errors import TranscodeConfigError, TranscodeError
 from medlake.transcode.mappings import MappingSource, RegistryMappings
 from medlake.transcode.review import review_path, write_review
-from medlake.transcode.suggest import suggest_codes
+from medlake.transcode.suggest import SUGGESTION_DTYPE, suggest_codes
 
 __all__ = ["CATEGORIES", "TranscodeConfig", "TranscodeOperator"]
 
@@ -177,6 +177,10 @@ class TranscodeOperator:
             return figures
         parts = []
         for (category,), group in distinct.group_by("category", maintain_order=True):
+            if category not in CATEGORIES:  # no category (a defect the quality checks report): nothing to suggest
+                parts.append(group.with_columns(pl.Series("suggestions", [[] for _ in range(group.height)],
+                                                          dtype=SUGGESTION_DTYPE)))
+                continue
             catalogue = self.mappings.catalogue(str(category))
             names = group["local_name"].fill_null(group["local_code"]).to_list()
             parts.append(group.with_columns(suggest_codes(names, catalogue, limit=int(cfg.suggestions))))

@@ -17,6 +17,9 @@ from dagster import (
     asset,
 )
 
+from medlake.lineage.delta_log import delta_snapshot
+from medlake.lineage.derivation import workflow_column_lineage
+from medlake.lineage.materialization import materialization_lineage
 from medlake.workflows.errors import WorkflowStepFailed
 from medlake.workflows.run import StepReport, run_workflow
 from medlake.workflows.spec import WorkflowSpec
@@ -56,6 +59,11 @@ def _key(value: AssetKey | Sequence[str] | str) -> AssetKey:
     return AssetKey(value.split("/")) if isinstance(value, str) else AssetKey(list(value))
 
 
+def _column_lineage(spec: WorkflowSpec, source: str) -> dict[str, Any]:
+    snapshot = delta_snapshot(source)
+    return workflow_column_lineage(spec, source, snapshot.schema.names) if snapshot else {}
+
+
 def build_workflow_assets(
     spec: WorkflowSpec, *, source_asset_key: AssetKey | Sequence[str] | str | None = None
 ) -> AssetsDefinition:
@@ -76,8 +84,12 @@ def build_workflow_assets(
     )
     def _workflow(context: AssetExecutionContext) -> MaterializeResult:
         lake = context.resources.lake
+        source = str(lake.settings.table_path(*spec.source_parts))
+        target = str(lake.settings.table_path(*spec.target_parts))
         try:
-            run = run_workflow(spec, lake.engine, lake.settings, run_id=context.run_id, log=context.log)
+            with materialization_lineage(context, lake.settings, [source], [target],
+                                         lambda: _column_lineage(spec, source)):
+                run = run_workflow(spec, lake.engine, lake.settings, run_id=context.run_id, log=context.log)
         except WorkflowStepFailed as exc:
             raise Failure(description=str(exc), metadata=step_metadata(exc.steps)) from exc
         return MaterializeResult(

@@ -1,0 +1,218 @@
+"""The cluster engine: PySpark DataFrames and delta-spark writes and MERGE, same semantics as ``PolarsEngine``.
+
+Both engines read and write the same Delta tables. Choices that make the round trip lossless:
+
+- Date/time columns are wall-clock ``TIMESTAMP_NTZ`` on both sides (polars ``Datetime("us")`` ↔ delta-rs
+  ``timestamp_ntz`` ↔ Spark ``TIMESTAMP_NTZ``, see :mod:`medlake.engine.spark_session`); ``Decimal(18,4)``,
+  ``Date``, ``Int64`` and strings map one to one.
+- Custom commit metadata (watermarks) is written by Spark as the commit's ``userMetadata``: a JSON object of
+  the key/values. delta-rs writes the same key/values as top-level ``commitInfo`` fields. Both engines' readers
+  must decode both forms; :func:`commit_metadata_from_commit_info` does that for one ``commitInfo``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import narwhals as nw
+import pyarrow as pa
+
+from medlake.config import Settings
+from medlake.engine.base import WriteResult, merge_predicate
+from medlake.errors import MedlakeError, MissingBackendError, TableNotFoundError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkDataFrame
+    from pyspark.sql import SparkSession
+
+__all__ = ["USER_METADATA_CONF", "SparkEngine", "SparkWriteError", "commit_metadata_from_commit_info"]
+
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+# The session conf carrying a MERGE's userMetadata is shared by every thread of the driver, so writes from one
+# process are serialized: otherwise a concurrent write would be committed with another write's watermark.
+_COMMIT_CONF_LOCK = threading.Lock()
+
+
+class SparkWriteError(MedlakeError):
+    """delta-spark refused a write or MERGE (schema mismatch, duplicate source keys, concurrent commit)."""
+
+
+def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str, str]:
+    """The string key/values of one Delta ``commitInfo``, with a JSON-object ``userMetadata`` expanded in place.
+
+    Works on a ``_delta_log`` commitInfo and on an entry of delta-rs ``DeltaTable.history()``, so a watermark
+    written by either engine is found by the same key.
+    """
+    found = {k: v for k, v in commit_info.items() if isinstance(v, str) and k != "userMetadata"}
+    user = commit_info.get("userMetadata")
+    if isinstance(user, str):
+        try:
+            decoded = json.loads(user)
+        except json.JSONDecodeError:
+            decoded = None
+        if isinstance(decoded, dict):
+            found.update({k: v for k, v in decoded.items() if isinstance(v, str)})
+        else:
+            found["userMetadata"] = user
+    return found
+
+
+def _user_metadata(metadata: Mapping[str, str] | None) -> str | None:
+    return json.dumps(dict(metadata), ensure_ascii=False, sort_keys=True) if metadata else None
+
+
+class SparkEngine:
+    """Delta tables by path through delta-spark; frames are narwhals frames over PySpark DataFrames."""
+
+    name = "spark"
+
+    def __init__(self, spark: SparkSession | None = None, cfg: Settings | None = None) -> None:
+        self._spark = spark
+        self._cfg = cfg
+
+    @property
+    def spark(self) -> SparkSession:
+        """The session, started on first use (so building Dagster definitions never starts a JVM)."""
+        if self._spark is None:
+            from medlake.engine.spark_session import get_spark
+
+            self._spark = get_spark(self._cfg)
+        return self._spark
+
+    def _delta(self) -> Any:
+        try:
+            from delta.tables import DeltaTable
+        except ImportError:
+            raise MissingBackendError("delta-spark", "spark") from None
+        return DeltaTable
+
+    def _table(self, path: str) -> Any:
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        return self._delta().forPath(self.spark, str(path))
+
+    def exists(self, path: str) -> bool:
+        return bool(self._delta().isDeltaTable(self.spark, str(path)))
+
+    def read(self, path: str) -> nw.LazyFrame:
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        return nw.from_native(self.spark.read.format("delta").load(str(path)))
+
+    def from_arrow(self, table: pa.Table) -> nw.LazyFrame:
+        return nw.from_native(self.spark.createDataFrame(table))
+
+    def to_arrow(self, frame: nw.LazyFrame | nw.DataFrame) -> pa.Table:
+        native = nw.to_native(frame)
+        if hasattr(native, "toArrow"):  # a PySpark DataFrame (classic or Connect)
+            return native.toArrow()
+        eager = frame.collect() if isinstance(frame, nw.LazyFrame) else frame
+        return eager.to_arrow()
+
+    def _to_spark(self, frame: nw.LazyFrame | nw.DataFrame) -> SparkDataFrame:
+        """A Spark DataFrame for any narwhals frame (a polars frame is handed over through Arrow)."""
+        native = nw.to_native(frame)
+        return native if hasattr(native, "toArrow") else self.spark.createDataFrame(self.to_arrow(frame))
+
+    def _last_commit(self, path: str) -> dict[str, Any]:
+        rows = self._table(path).history(1).collect()
+        return rows[0].asDict(recursive=True) if rows else {}
+
+    def _committed(self, path: str) -> tuple[int, dict[str, int]]:
+        """Version and numeric ``operationMetrics`` of the newest commit."""
+        commit = self._last_commit(path)
+        metrics = {k: int(v) for k, v in (commit.get("operationMetrics") or {}).items() if str(v).isdigit()}
+        return int(commit["version"]), metrics
+
+    def _write(self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None) -> WriteResult:
+        writer = self._to_spark(frame).write.format("delta").mode(mode)
+        writer = writer.option("mergeSchema" if mode == "append" else "overwriteSchema", "true")
+        user = _user_metadata(metadata)
+        if user:
+            writer = writer.option("userMetadata", user)
+        try:
+            with _COMMIT_CONF_LOCK:
+                writer.save(str(path))
+                version, metrics = self._committed(path)
+        except Exception as exc:  # Spark raises AnalysisException, Py4JJavaError, ... for one failed write
+            raise SparkWriteError(f"{mode} to {path} failed: {exc}") from exc
+        return WriteResult(version, metrics.get("numOutputRows", 0), metrics=metrics)
+
+    def append(self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None) -> WriteResult:
+        return self._write(frame, path, "append", metadata)
+
+    def overwrite(
+        self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None
+    ) -> WriteResult:
+        return self._write(frame, path, "overwrite", metadata)
+
+    @contextmanager
+    def _commit_user_metadata(self, metadata: dict[str, str] | None) -> Iterator[None]:
+        """MERGE has no writer options: ``userMetadata`` goes through the session conf, for this commit only."""
+        user = _user_metadata(metadata)
+        with _COMMIT_CONF_LOCK:
+            if user:
+                self.spark.conf.set(USER_METADATA_CONF, user)
+            try:
+                yield
+            finally:
+                if user:
+                    self.spark.conf.unset(USER_METADATA_CONF)
+
+    def merge(
+        self,
+        frame: nw.LazyFrame,
+        path: str,
+        *,
+        keys: tuple[str, ...],
+        version_column: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older."""
+        if not self.exists(path):
+            result = self._write(frame, path, "append", metadata)
+            return WriteResult(result.version, result.rows_written, rows_inserted=result.rows_written,
+                               metrics=result.metrics)
+        update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
+        source = self._to_spark(frame)
+        merger = (
+            self._table(path).alias("t").merge(source.alias("s"), merge_predicate(keys))
+            .whenMatchedUpdateAll(condition=update_when)
+            .whenNotMatchedInsertAll()
+        )
+        try:
+            with self._commit_user_metadata(metadata):
+                merger.execute()
+                version, metrics = self._committed(path)
+        except Exception as exc:  # e.g. DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE
+            raise SparkWriteError(f"MERGE into {path} on {', '.join(keys)} failed: {exc}") from exc
+        return WriteResult(
+            version=version,
+            rows_written=metrics.get("numSourceRows", 0),
+            rows_inserted=metrics.get("numTargetRowsInserted", 0),
+            rows_updated=metrics.get("numTargetRowsUpdated", 0),
+            metrics=metrics,
+        )
+
+    def version(self, path: str) -> int | None:
+        return int(self._last_commit(path)["version"]) if self.exists(path) else None
+
+    def commit_metadata(self, path: str) -> dict[str, str]:
+        """Custom metadata of the newest commit, whichever engine wrote it (read from the raw ``_delta_log``)."""
+        if not self.exists(path):
+            return {}
+        log_file = f"{str(path).rstrip('/')}/_delta_log/{self.version(path):020d}.json"
+        for row in self.spark.read.text(log_file).collect():
+            action = json.loads(row.value)
+            if "commitInfo" in action:
+                return commit_metadata_from_commit_info(action["commitInfo"])
+        return {}
+
+    def row_count(self, path: str) -> int:
+        if not self.exists(path):
+            return 0
+        return int(self.spark.read.format("delta").load(str(path)).count())
