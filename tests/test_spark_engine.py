@@ -205,7 +205,6 @@ def test_commit_metadata_written_by_delta_rs(
     assert polars_engine.commit_metadata(path)["watermark"] == "w1"
 
 
-@pytest.mark.xfail(strict=True, reason="PolarsEngine.commit_metadata does not decode Spark's userMetadata yet")
 def test_polars_engine_reads_spark_watermark(
     spark_engine: SparkEngine, polars_engine: PolarsEngine, tmp_path: Path
 ) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import narwhals as nw
 import pyarrow as pa
 
-__all__ = ["DECIMAL", "TEXT_FORMATS", "Engine", "WriteResult", "merge_predicate"]
+__all__ = ["DECIMAL", "TEXT_FORMATS", "Engine", "WriteResult", "commit_metadata_from_commit_info", "merge_predicate"]
 
 DECIMAL = (18, 4)  # precision, scale of every decimal column
 # Formats front-end machines use for dates and times, tried in order.
@@ -33,6 +35,27 @@ class WriteResult:
 def merge_predicate(keys: tuple[str, ...] | list[str], source: str = "s", target: str = "t") -> str:
     """``t.k1 = s.k1 AND t.k2 = s.k2`` for a MERGE on business keys."""
     return " AND ".join(f"{target}.`{k}` = {source}.`{k}`" for k in keys)
+
+
+def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str, str]:
+    """The string key/values of one Delta ``commitInfo``, with a JSON-object ``userMetadata`` expanded in place.
+
+    delta-rs writes custom metadata as top-level ``commitInfo`` fields; Spark writes it as ``userMetadata``, a JSON
+    object of the key/values. This works on a ``_delta_log`` commitInfo and on an entry of delta-rs
+    ``DeltaTable.history()``, so a watermark written by either engine is found by the same key.
+    """
+    found = {k: v for k, v in commit_info.items() if isinstance(v, str) and k != "userMetadata"}
+    user = commit_info.get("userMetadata")
+    if isinstance(user, str):
+        try:
+            decoded = json.loads(user)
+        except json.JSONDecodeError:
+            decoded = None
+        if isinstance(decoded, dict):
+            found.update({k: v for k, v in decoded.items() if isinstance(v, str)})
+        else:
+            found["userMetadata"] = user
+    return found
 
 
 @runtime_checkable

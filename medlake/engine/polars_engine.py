@@ -11,7 +11,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
-from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, merge_predicate
+from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, commit_metadata_from_commit_info, merge_predicate
 from medlake.errors import TableNotFoundError
 
 __all__ = ["PolarsEngine"]
@@ -107,6 +107,11 @@ class PolarsEngine:
         if not self.exists(path):
             write_deltalake(str(path), data, mode="append", commit_properties=_commit(metadata))
             return WriteResult(self._table(path).version(), data.num_rows, rows_inserted=data.num_rows)
+        if data.num_rows == 0:  # delta-rs commits nothing for an empty MERGE: commit an empty append instead, so
+            # the metadata (a watermark moved past rows that were all quarantined) is not lost, as on Spark
+            empty = pl.scan_delta(str(path)).head(0).collect().to_arrow()
+            write_deltalake(str(path), empty, mode="append", commit_properties=_commit(metadata))
+            return WriteResult(self._table(path).version())
         update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
         merger = self._table(path).merge(
             source=data,
@@ -130,11 +135,12 @@ class PolarsEngine:
         return self._table(path).version() if self.exists(path) else None
 
     def commit_metadata(self, path: str) -> dict[str, str]:
-        """Custom metadata of the newest commit (where watermarks are kept atomically with the data)."""
+        """Custom metadata of the newest commit (where watermarks are kept atomically with the data), whichever
+        engine wrote it (delta-rs: top-level commitInfo fields; Spark: the ``userMetadata`` JSON)."""
         if not self.exists(path):
             return {}
         history = self._table(path).history(1)
-        return {k: v for k, v in history[0].items() if isinstance(v, str)} if history else {}
+        return commit_metadata_from_commit_info(history[0]) if history else {}
 
     def row_count(self, path: str) -> int:
         if not self.exists(path):

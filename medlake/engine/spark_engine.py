@@ -7,14 +7,16 @@ Both engines read and write the same Delta tables. Choices that make the round t
   ``Date``, ``Int64`` and strings map one to one.
 - Custom commit metadata (watermarks) is written by Spark as the commit's ``userMetadata``: a JSON object of
   the key/values. delta-rs writes the same key/values as top-level ``commitInfo`` fields. Both engines' readers
-  must decode both forms; :func:`commit_metadata_from_commit_info` does that for one ``commitInfo``.
+  must decode both forms; :func:`medlake.engine.base.commit_metadata_from_commit_info` does that for one
+  ``commitInfo`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +24,20 @@ import narwhals as nw
 import pyarrow as pa
 
 from medlake.config import Settings
-from medlake.engine.base import WriteResult, merge_predicate
+from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, commit_metadata_from_commit_info, merge_predicate
 from medlake.errors import MedlakeError, MissingBackendError, TableNotFoundError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession
 
-__all__ = ["USER_METADATA_CONF", "SparkEngine", "SparkWriteError", "commit_metadata_from_commit_info"]
+__all__ = [
+    "USER_METADATA_CONF",
+    "SparkEngine",
+    "SparkWriteError",
+    "commit_metadata_from_commit_info",
+    "java_datetime_pattern",
+]
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # The session conf carrying a MERGE's userMetadata is shared by every thread of the driver, so writes from one
@@ -41,24 +49,47 @@ class SparkWriteError(MedlakeError):
     """delta-spark refused a write or MERGE (schema mismatch, duplicate source keys, concurrent commit)."""
 
 
-def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str, str]:
-    """The string key/values of one Delta ``commitInfo``, with a JSON-object ``userMetadata`` expanded in place.
+_JAVA_FIELDS = {"%Y": ("yyyy", "yyyy"), "%m": ("M", "MM"), "%d": ("d", "dd"), "%H": ("H", "HH"), "%M": ("m", "mm"),
+                "%S": ("s", "ss")}
+_DIRECTIVE = re.compile(r"%[YmdHMS]")
+# ASCII numbers only: Spark also casts full-width digits ('１２'), polars does not.
+_NUMBER = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+_INTEGER = r"^[+-]?[0-9]+$"
 
-    Works on a ``_delta_log`` commitInfo and on an entry of delta-rs ``DeltaTable.history()``, so a watermark
-    written by either engine is found by the same key.
-    """
-    found = {k: v for k, v in commit_info.items() if isinstance(v, str) and k != "userMetadata"}
-    user = commit_info.get("userMetadata")
-    if isinstance(user, str):
-        try:
-            decoded = json.loads(user)
-        except json.JSONDecodeError:
-            decoded = None
-        if isinstance(decoded, dict):
-            found.update({k: v for k, v in decoded.items() if isinstance(v, str)})
+
+def java_datetime_pattern(strptime_format: str) -> str:
+    """A ``TEXT_FORMATS`` strptime format as a Spark datetime pattern that parses what polars/chrono parses:
+    unpadded fields where a separator follows (``2024-1-2``), fixed widths where fields touch (``%Y%m%d``)."""
+    parts = [p for p in re.split(r"(%[YmdHMS])", strptime_format) if p]
+    out = []
+    for i, part in enumerate(parts):
+        if _DIRECTIVE.fullmatch(part):
+            touching = any(0 <= j < len(parts) and _DIRECTIVE.fullmatch(parts[j]) for j in (i - 1, i + 1))
+            out.append(_JAVA_FIELDS[part][touching])
         else:
-            found["userMetadata"] = user
-    return found
+            out.append("".join(f"'{c}'" if c.isalpha() else c for c in part))
+    return "".join(out)
+
+
+def _spark_parsers() -> dict[str, Callable[[Any], Any]]:
+    """Tolerant Spark parsers per spec dtype, the counterparts of PolarsEngine's: null when a value does not parse
+    (``try_*`` functions, so ANSI mode stays on for everything else)."""
+    from pyspark.sql import functions as F
+
+    def temporal(kind: str) -> Callable[[Any], Any]:
+        def parse(text: Any) -> Any:
+            patterns = [F.lit(java_datetime_pattern(f)) for f in TEXT_FORMATS[kind]]
+            parsed = F.coalesce(*[F.try_to_timestamp(text, pattern) for pattern in patterns])
+            return parsed.cast("date" if kind == "date" else "timestamp_ntz")
+
+        return parse
+
+    return {
+        "int": lambda text: F.when(text.rlike(_INTEGER), text.try_cast("bigint")),
+        "decimal": lambda text: F.when(text.rlike(_NUMBER), text.try_cast(f"decimal({DECIMAL[0]},{DECIMAL[1]})")),
+        "date": temporal("date"),
+        "datetime": temporal("datetime"),
+    }
 
 
 def _user_metadata(metadata: Mapping[str, str] | None) -> str | None:
@@ -112,6 +143,22 @@ class SparkEngine:
             return native.toArrow()
         eager = frame.collect() if isinstance(frame, nw.LazyFrame) else frame
         return eager.to_arrow()
+
+    def persist(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+        """Cache the frame in the executors (computed on first use) so that it is read and typed once."""
+        return nw.from_native(self._to_spark(frame).cache())
+
+    def try_cast_text(self, frame: nw.LazyFrame, columns: dict[str, str]) -> nw.LazyFrame:
+        """Same semantics as ``PolarsEngine.try_cast_text``: trimmed text typed tolerantly, raw text kept."""
+        parsers = _spark_parsers()
+        stripped = frame.with_columns(
+            *[nw.col(name).alias(f"__raw_{name}") for name in columns],
+            *[nw.col(name).str.strip_chars() for name in columns],  # narwhals' strip, as on polars
+        )
+        native = self._to_spark(stripped)
+        return nw.from_native(native.withColumns({
+            name: parsers[dtype](native[name]) for name, dtype in columns.items()
+        }))
 
     def _to_spark(self, frame: nw.LazyFrame | nw.DataFrame) -> SparkDataFrame:
         """A Spark DataFrame for any narwhals frame (a polars frame is handed over through Arrow)."""
