@@ -36,13 +36,26 @@ class LakeResource(ConfigurableResource):
         return self._engine
 
 
-def _dbt(target: str) -> DbtCliResource:
+def _dbt(target: str, profiles_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
     return DbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),
-        profiles_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(profiles_dir),
         target=target,
         dbt_executable=str(Path(sys.executable).parent / "dbt"),  # the dbt installed beside medlake
     )
+
+
+def _spark_profiles_dir(current: Settings) -> Path:
+    """A profiles.yml whose ``spark`` target is built from the same settings as the engine's SparkSession
+    (``MEDLAKE_DBT_SPARK_METHOD``: in-process session by default, thrift/http to a cluster), under ``work/``."""
+    import yaml
+
+    from medlake.engine.dbt_spark_profile import dbt_spark_profile
+
+    folder = current.work / "dbt" / "spark-profile"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(dbt_spark_profile(current), sort_keys=False), encoding="utf-8")
+    return folder
 
 
 def resources_for(current: Settings | None = None) -> dict[str, Any]:
@@ -51,5 +64,6 @@ def resources_for(current: Settings | None = None) -> dict[str, Any]:
     home = str(current.home)
     return {
         "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars"), "dbt": _dbt("polars")},
-        "spark": lambda: {"lake": LakeResource(home=home, engine_name="spark"), "dbt": _dbt("spark")},
+        "spark": lambda: {"lake": LakeResource(home=home, engine_name="spark"),
+                          "dbt": _dbt("spark", _spark_profiles_dir(current))},
     }[current.engine]()

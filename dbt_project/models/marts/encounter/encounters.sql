@@ -7,12 +7,22 @@ patients as (
     select * from {{ ref('stg_dwd__patients') }}
 ),
 
-primary_diagnoses as (
-    select institution_code, encounter_id, diag_code as primary_diag_code
+ranked_diagnoses as (
+    select
+        institution_code,
+        encounter_id,
+        diag_code,
+        row_number() over (
+            partition by institution_code, encounter_id
+            order by case when diag_type = '1' then 0 else 1 end, diag_seq
+        ) as diagnosis_rank
     from {{ ref('stg_dwd__diagnoses') }}
-    qualify row_number() over (
-        partition by institution_code, encounter_id order by (diag_type = '1') desc, diag_seq
-    ) = 1
+),
+
+primary_diagnoses as (  -- no QUALIFY: Spark SQL has none
+    select institution_code, encounter_id, diag_code as primary_diag_code
+    from ranked_diagnoses
+    where diagnosis_rank = 1
 )
 
 select
@@ -27,10 +37,12 @@ select
     cast(encounters.admit_time as date) as visit_date,
     case
         when encounters.encounter_type = 'inpatient' and encounters.discharge_time >= encounters.admit_time
-            then greatest(datediff('day', cast(encounters.admit_time as date), cast(encounters.discharge_time as date)), 1)
+            then greatest(
+                {{ days_between('cast(encounters.admit_time as date)', 'cast(encounters.discharge_time as date)') }}, 1
+            )
     end as length_of_stay_days,
     patients.sex_code,
-    cast(floor(datediff('day', patients.birth_date, cast(encounters.admit_time as date)) / 365.25) as integer)
+    cast(floor({{ days_between('patients.birth_date', 'cast(encounters.admit_time as date)') }} / 365.25) as integer)
         as age_at_visit,
     primary_diagnoses.primary_diag_code
 from encounters

@@ -12,7 +12,7 @@ visits as (
         institution_code,
         patient_id,
         count(*) as encounter_count,
-        count(*) filter (where encounter_type = 'inpatient') as admission_count,
+        {{ count_where("encounter_type = 'inpatient'") }} as admission_count,
         min(admit_time) as first_visit_at,
         max(admit_time) as last_visit_at
     from encounters
@@ -32,7 +32,7 @@ select
     coalesce(visits.admission_count, 0) as admission_count,
     visits.first_visit_at,
     visits.last_visit_at,
-    cast(floor(datediff('day', patients.birth_date, cast(visits.last_visit_at as date)) / 365.25) as integer)
+    cast(floor({{ days_between('patients.birth_date', 'cast(visits.last_visit_at as date)') }} / 365.25) as integer)
         as age_at_last_visit
 from patients
 left join visits

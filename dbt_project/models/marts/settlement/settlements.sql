@@ -10,12 +10,14 @@ select
     encounter_id,
     setl_type,
     setl_time,
-    strftime(setl_time, '%Y-%m') as settlement_month,
+    {{ year_month('setl_time') }} as settlement_month,
     total_amount,
     fund_paid,
     self_paid,
     setl_status,
     setl_status = '2' as is_refunded,
     revision,
-    case when total_amount > 0 then round(fund_paid / total_amount, 4) end as fund_share
+    -- a DOUBLE on both engines (DuckDB divides decimals in DOUBLE; Spark would keep a DECIMAL)
+    case when total_amount > 0 then round(cast(fund_paid as double) / cast(total_amount as double), 4) end
+        as fund_share
 from settlements
