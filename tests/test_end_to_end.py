@@ -84,11 +84,12 @@ def _expected_visits(settings: Settings) -> Counter:
             return None
         if (admit or "").strip() and _when(admit) is None:  # required datetime that does not parse: refused
             return None
-        if _when(row.get("updated_at")) is None:
+        updated = (row.get("updated_at") or "").strip()
+        if updated and _when(updated) is None:  # required datetime that does not parse: refused
             return None
         return institution, ident
 
-    latest = _latest(_rows(settings, "encounter"), key, lambda r: _when(r.get("updated_at")))
+    latest = _latest(_rows(settings, "encounter"), key, lambda r: _when(r.get("updated_at")) or datetime.min)
     visits: Counter = Counter()
     for (institution, _), (_, row) in latest.items():
         admit = _when(row.get("admit_time"))
