@@ -31,31 +31,43 @@ def _peak_rss_mb() -> float:
 
 def bench_merge_vs_append(target_rows: int = 10_000_000, increment_rows: int = 1_000_000) -> dict[str, Any]:
     """MERGE a settlement increment (half revisions of existing rows, half new) into a ``target_rows`` table, vs
-    appending the same rows to an identical table, on the embedded engine (delta-rs)."""
+    appending the same rows to an identical table, on the embedded engine (delta-rs). Two increments: revisions
+    spread uniformly over the whole table (every data file is rewritten), and revisions of the most recent
+    settlements (refunds and re-settlements arrive within weeks; the table is in load order)."""
     import narwhals as nw
+    import polars as pl
 
     from medlake.engine import get_engine
     from medlake.engine.spark_bench import settlement_batches
 
     engine = get_engine("polars")
-    target, increment = settlement_batches(target_rows, increment_rows)
+    target, uniform = settlement_batches(target_rows, increment_rows)
+    updates = min(increment_rows // 2, target_rows)
+    recent_ids = pl.concat([target["setl_id"].tail(updates), uniform["setl_id"].slice(updates)])
+    recent = uniform.with_columns(recent_ids.alias("setl_id"))
+    figures: dict[str, Any] = {"target_rows": target_rows, "increment_rows": increment_rows}
     with tempfile.TemporaryDirectory() as tmp:
-        merged, appended = f"{tmp}/merged", f"{tmp}/appended"
-        for path in (merged, appended):
+        paths = {name: f"{tmp}/{name}" for name in ("appended", "uniform", "recent")}
+        for path in paths.values():
             engine.append(nw.from_native(target.lazy()), path)
         del target
         start = time.perf_counter()
-        engine.append(nw.from_native(increment.lazy()), appended)
-        append_s = time.perf_counter() - start
-        start = time.perf_counter()
-        result = engine.merge(nw.from_native(increment.lazy()), merged, keys=("setl_id",), version_column="updated_at")
-        merge_s = time.perf_counter() - start
-    return {
-        "target_rows": target_rows, "increment_rows": increment_rows,
-        "append_seconds": round(append_s, 2), "merge_seconds": round(merge_s, 2),
-        "merge_over_append": round(merge_s / append_s, 2),
-        "rows_updated": result.rows_updated, "rows_inserted": result.rows_inserted,
-    }
+        engine.append(nw.from_native(uniform.lazy()), paths["appended"])
+        figures["append_seconds"] = round(time.perf_counter() - start, 2)
+        for name, increment in (("uniform", uniform), ("recent", recent)):
+            start = time.perf_counter()
+            result = engine.merge(nw.from_native(increment.lazy()), paths[name], keys=("setl_id",),
+                                  version_column="updated_at")
+            seconds = time.perf_counter() - start
+            figures[f"merge_{name}_seconds"] = round(seconds, 2)
+            figures[f"merge_{name}_over_append"] = round(seconds / figures["append_seconds"], 2)
+            metrics = result.metrics
+            figures[f"merge_{name}_rows"] = {
+                "updated": result.rows_updated, "inserted": result.rows_inserted,
+                "files_scanned": metrics.get("num_target_files_scanned"),
+                "files_skipped": metrics.get("num_target_files_skipped_during_scan"),
+            }
+    return figures
 
 
 def bench_pipeline(encounters: int = 100_000, institutions: int = 10, days: int = 10) -> dict[str, Any]:

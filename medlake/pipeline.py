@@ -38,7 +38,9 @@ def materialize(selection: str = "*", current: Settings | None = None) -> RunOut
     current = current or settings()
     os.environ.setdefault("DAGSTER_HOME", str(current.dagster_home))
     current.dagster_home.mkdir(parents=True, exist_ok=True)
-    result = _job(selection).execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the full log is in the instance
+    result = _job(selection).execute_in_process(instance=DagsterInstance.get(), raise_on_error=False,
+                                                run_config=quiet)
     failed = tuple(e.step_key or "" for e in result.all_events if e.is_step_failure)
     checks_failed = tuple(
         f"{data.asset_key.to_user_string()}:{data.check_name}"

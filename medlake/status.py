@@ -10,10 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from medlake.config import Settings, settings
+from medlake.layers import Layer
 from medlake.lineage.catalog import CatalogEntry, catalog
 from medlake.lineage.delta_log import delta_snapshot
 
 __all__ = ["LakeStatus", "lake_status", "print_status"]
+
+_NOT_GOVERNED = {*(layer.value for layer in Layer), "quarantine", "audit"}
 
 
 @dataclass
@@ -49,20 +52,35 @@ def lake_status(current: Settings | None = None) -> LakeStatus:
 
 def print_status(current: Settings | None = None, console: Console | None = None) -> LakeStatus:
     console = console or Console()
-    status = lake_status(current)
+    current_settings = current or settings()
+    status = lake_status(current_settings)
     by_layer: dict[str, list[CatalogEntry]] = defaultdict(list)
     for entry in status.tables:
         by_layer[entry.layer].append(entry)
-    for layer, entries in by_layer.items():
+    for layer in [layer.value for layer in Layer if layer.value in by_layer]:
+        entries = by_layer[layer]
         table = Table(title=f"{layer.upper()} layer", title_justify="left")
-        for column in ("table", "rows", "version", "last commit (UTC)", "checks"):
-            table.add_column(column, justify="right" if column in ("rows", "version") else "left")
+        table.add_column("table", no_wrap=True)
+        for column in ("rows", "version", "last commit (UTC)", "checks"):
+            table.add_column(column, justify="right" if column in ("rows", "version") else "left", no_wrap=True)
         for e in entries:
             checks = status.checks.get(e.name)
             outcome = "—" if checks is None else f"{checks[0] - checks[1]}/{checks[0]} passed"
             when = e.freshness.strftime("%Y-%m-%d %H:%M:%S") if e.freshness else "—"
             table.add_row(e.name, f"{e.rows:,}" if e.rows is not None else "?", str(e.version), when, outcome)
         console.print(table)
+    governed = {
+        f"{folder.name}.{name}": rows
+        for folder in sorted(current_settings.lake.glob("*")) if folder.name not in _NOT_GOVERNED
+        for name, rows in _folder_counts(current_settings, folder.name).items()
+    }
+    if governed:
+        g = Table(title="Governed outputs (YAML workflows, governance tables)", title_justify="left")
+        g.add_column("table", no_wrap=True)
+        g.add_column("rows", justify="right")
+        for name, rows in governed.items():
+            g.add_row(name, f"{rows:,}")
+        console.print(g)
     if status.quarantined:
         q = Table(title="Quarantine (refused records, with file/line/field/reason)", title_justify="left")
         q.add_column("table")
@@ -74,5 +92,5 @@ def print_status(current: Settings | None = None, console: Console | None = None
         console.print("Delivered files by reconciliation status: "
                       + ", ".join(f"{k} {v}" for k, v in sorted(status.loads.items())))
     if not status.tables:
-        console.print(f"No tables yet under {(current or settings()).lake}. Run `medlake synth` then `medlake run`.")
+        console.print(f"No tables yet under {current_settings.lake}. Run `medlake synth` then `medlake run`.")
     return status
