@@ -39,25 +39,34 @@ def bench_merge_vs_append(target_rows: int = 10_000_000, increment_rows: int = 1
 
     from medlake.engine import get_engine
     from medlake.engine.spark_bench import settlement_batches
+    from medlake.lake.dwd import dwd_partitions, key_block_expr
+    from medlake.sources import source
 
     engine = get_engine("polars")
+    spec = source("settlement")
+    partitions = dwd_partitions(spec)  # the DWD layout: blocks of consecutive settlement IDs
     target, uniform = settlement_batches(target_rows, increment_rows)
     updates = min(increment_rows // 2, target_rows)
     recent_ids = pl.concat([target["setl_id"].tail(updates), uniform["setl_id"].slice(updates)])
     recent = uniform.with_columns(recent_ids.alias("setl_id"))
-    figures: dict[str, Any] = {"target_rows": target_rows, "increment_rows": increment_rows}
+    figures: dict[str, Any] = {"target_rows": target_rows, "increment_rows": increment_rows,
+                               "partitions": partitions}
+
+    def frame(data: pl.DataFrame) -> nw.LazyFrame:
+        return nw.from_native(data.lazy()).with_columns(key_block_expr(spec))
+
     with tempfile.TemporaryDirectory() as tmp:
         paths = {name: f"{tmp}/{name}" for name in ("appended", "uniform", "recent")}
-        for path in paths.values():
-            engine.append(nw.from_native(target.lazy()), path)
+        for path in paths.values():  # a MERGE into a missing table creates it with the DWD partitioning
+            engine.merge(frame(target), path, keys=("setl_id",), partition_by=partitions)
         del target
         start = time.perf_counter()
-        engine.append(nw.from_native(uniform.lazy()), paths["appended"])
+        engine.append(frame(uniform), paths["appended"])
         figures["append_seconds"] = round(time.perf_counter() - start, 2)
         for name, increment in (("uniform", uniform), ("recent", recent)):
             start = time.perf_counter()
-            result = engine.merge(nw.from_native(increment.lazy()), paths[name], keys=("setl_id",),
-                                  version_column="updated_at")
+            result = engine.merge(frame(increment), paths[name], keys=("setl_id",), version_column="updated_at",
+                                  partition_by=partitions)
             seconds = time.perf_counter() - start
             figures[f"merge_{name}_seconds"] = round(seconds, 2)
             figures[f"merge_{name}_over_append"] = round(seconds / figures["append_seconds"], 2)

@@ -32,6 +32,9 @@ class SourceTable:
     business_key: tuple[str, ...]
     version_column: str  # the delivery with the larger value wins in a MERGE
     amount_columns: tuple[str, ...] = field(default=())
+    # DWD partitions the table by the business key without its last N characters (blocks of consecutive IDs), so
+    # a partition is a function of the key (a row never moves) and revisions of recent records touch few files.
+    key_block_chars: int = 0
 
     @property
     def column_names(self) -> list[str]:
@@ -145,7 +148,7 @@ SOURCES: tuple[SourceTable, ...] = (
             _c("updated_at", "datetime", required=True, label="更新时间"),
         ),
         business_key=("setl_id",), version_column="revision",
-        amount_columns=("total_amount", "fund_paid", "self_paid"),
+        amount_columns=("total_amount", "fund_paid", "self_paid"), key_block_chars=5,
     ),
 )
 

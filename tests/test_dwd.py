@@ -71,3 +71,25 @@ def test_settlement_revisions_update_rows_and_older_revisions_never_win(lake_set
     assert again.rows_read == 0  # watermark: nothing new since the last run
     q = pl.read_delta(quarantine_path(lake_settings, "dwd", "settlement"))
     assert q["field"].to_list() == ["fund_paid"]
+
+
+def test_settlements_are_partitioned_by_key_block_and_merge_prunes_other_blocks(lake_settings) -> None:
+    from deltalake import DeltaTable
+
+    engine = get_engine("polars")
+    base = {"psn_no": "S1", "medins_code": "H1", "setl_time": "2026-01-01 10:00:00", "total_amount": "10",
+            "fund_paid": "5", "setl_status": "1", "updated_at": "2026-01-01 10:00:00"}
+    day1 = [dict(base, setl_id=f"3301H{n:011d}", revision="1") for n in (1, 2, 100_001, 200_001)]
+    deliver(lake_settings, "YB", "2026-01-01", {"settlement": day1})
+    _load(engine, lake_settings, "settlement")
+    table = DeltaTable(dwd_path(lake_settings, "settlement"))
+    assert table.metadata().partition_columns == ["_key_block"]
+    day2 = [dict(base, setl_id=f"3301H{200_001:011d}", revision="2", total_amount="0", fund_paid="0")]
+    deliver(lake_settings, "YB", "2026-01-02", {"settlement": day2})
+    report = _load(engine, lake_settings, "settlement")
+    assert (report.rows_updated, report.rows_inserted) == (1, 0)
+    dwd = pl.read_delta(dwd_path(lake_settings, "settlement")).sort("setl_id")
+    assert dwd["_key_block"].to_list() == ["3301H000000", "3301H000000", "3301H000001", "3301H000002"]
+    assert dwd.filter(pl.col("setl_id").str.ends_with("200001"))["total_amount"].to_list() == [Decimal("0")]
+    merge = DeltaTable(dwd_path(lake_settings, "settlement")).history(1)[0]["operationMetrics"]
+    assert merge["num_target_files_removed"] == 1  # only the block holding the revised settlement was rewritten

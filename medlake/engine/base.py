@@ -32,9 +32,19 @@ class WriteResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def merge_predicate(keys: tuple[str, ...] | list[str], source: str = "s", target: str = "t") -> str:
-    """``t.k1 = s.k1 AND t.k2 = s.k2`` for a MERGE on business keys."""
-    return " AND ".join(f"{target}.`{k}` = {source}.`{k}`" for k in keys)
+def merge_predicate(
+    keys: tuple[str, ...] | list[str],
+    source: str = "s",
+    target: str = "t",
+    partitions: dict[str, list[str]] | None = None,
+) -> str:
+    """``t.k1 = s.k1 AND t.k2 = s.k2`` for a MERGE on business keys, plus ``t.p IN ('v1', …)`` literals for the
+    partition values present in the source (literal values are what lets the engines prune partitions)."""
+    clauses = [f"{target}.`{k}` = {source}.`{k}`" for k in keys]
+    for column, values in (partitions or {}).items():
+        literals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+        clauses.append(f"{target}.`{column}` IN ({literals})" if values else "FALSE")
+    return " AND ".join(clauses)
 
 
 def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str, str]:
@@ -95,7 +105,12 @@ class Engine(Protocol):
         keys: tuple[str, ...],
         version_column: str | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> WriteResult: ...
+        partition_by: tuple[str, ...] = (),
+    ) -> WriteResult:
+        """Upsert on ``keys``. With ``partition_by`` (columns that are a function of the keys) a new table is
+        partitioned by them and the MERGE predicate names the source's partition values, so untouched partitions
+        are neither read nor rewritten."""
+        ...
 
     def version(self, path: str) -> int | None: ...
 

@@ -8,6 +8,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
@@ -101,11 +102,13 @@ class PolarsEngine:
         keys: tuple[str, ...],
         version_column: str | None = None,
         metadata: dict[str, str] | None = None,
+        partition_by: tuple[str, ...] = (),
     ) -> WriteResult:
         """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older."""
         data = self.to_arrow(frame)
         if not self.exists(path):
-            write_deltalake(str(path), data, mode="append", commit_properties=_commit(metadata))
+            write_deltalake(str(path), data, mode="append", commit_properties=_commit(metadata),
+                            partition_by=list(partition_by) or None)
             return WriteResult(self._table(path).version(), data.num_rows, rows_inserted=data.num_rows)
         if data.num_rows == 0:  # delta-rs commits nothing for an empty MERGE: commit an empty append instead, so
             # the metadata (a watermark moved past rows that were all quarantined) is not lost, as on Spark
@@ -115,7 +118,9 @@ class PolarsEngine:
         update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
         merger = self._table(path).merge(
             source=data,
-            predicate=merge_predicate(keys),
+            predicate=merge_predicate(keys, partitions={
+                c: pc.unique(data.column(c)).drop_null().to_pylist() for c in partition_by
+            }),
             source_alias="s",
             target_alias="t",
             commit_properties=_commit(metadata),

@@ -175,8 +175,13 @@ class SparkEngine:
         metrics = {k: int(v) for k, v in (commit.get("operationMetrics") or {}).items() if str(v).isdigit()}
         return int(commit["version"]), metrics
 
-    def _write(self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None) -> WriteResult:
+    def _write(
+        self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None,
+        partition_by: tuple[str, ...] = (),
+    ) -> WriteResult:
         writer = self._to_spark(frame).write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
         writer = writer.option("mergeSchema" if mode == "append" else "overwriteSchema", "true")
         user = _user_metadata(metadata)
         if user:
@@ -218,8 +223,13 @@ class SparkEngine:
         keys: tuple[str, ...],
         version_column: str | None = None,
         metadata: dict[str, str] | None = None,
+        partition_by: tuple[str, ...] = (),
     ) -> WriteResult:
         """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older."""
+        if not self.exists(path) and partition_by:
+            result = self._write(frame, path, "append", metadata, partition_by=partition_by)
+            return WriteResult(result.version, result.rows_written, rows_inserted=result.rows_written,
+                               metrics=result.metrics)
         if not self.exists(path):
             result = self._write(frame, path, "append", metadata)
             return WriteResult(result.version, result.rows_written, rows_inserted=result.rows_written,
@@ -227,7 +237,9 @@ class SparkEngine:
         update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
         source = self._to_spark(frame)
         merger = (
-            self._table(path).alias("t").merge(source.alias("s"), merge_predicate(keys))
+            self._table(path).alias("t").merge(source.alias("s"), merge_predicate(keys, partitions={
+                c: [r[0] for r in source.select(c).distinct().collect() if r[0] is not None] for c in partition_by
+            }))
             .whenMatchedUpdateAll(condition=update_when)
             .whenNotMatchedInsertAll()
         )

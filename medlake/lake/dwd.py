@@ -23,18 +23,24 @@ from medlake.lake.quarantine import write_quarantine
 from medlake.sources import SourceTable
 
 __all__ = [
+    "DWD_LOAD_COLUMNS",
     "ENCOUNTER_TYPES",
+    "PARTITION_COLUMN",
     "SEX_CODES",
     "WATERMARK_KEY",
     "DwdLoadReport",
     "dwd_columns",
     "dwd_key",
+    "dwd_partitions",
     "dwd_path",
+    "key_block_expr",
     "load_dwd_table",
     "normalize_id_number_expr",
 ]
 
 WATERMARK_KEY = "medlake.ods_seq"
+DWD_LOAD_COLUMNS = ("_batch_id", "_loaded_at")
+PARTITION_COLUMN = "_key_block"
 
 # GB/T 2261.1: what hospitals deliver → the standard code.
 SEX_CODES: dict[str, str] = {
@@ -79,27 +85,66 @@ def dwd_key(spec: SourceTable) -> tuple[str, ...]:
 
 
 def dwd_columns(spec: SourceTable) -> list[str]:
-    return ["institution_code", *spec.column_names, "_batch_id", "_loaded_at"]
+    """DWD column order: institution, the source columns typed, load columns (and the key-block partition)."""
+    return ["institution_code", *spec.column_names, *DWD_LOAD_COLUMNS, *dwd_partitions(spec)]
 
 
-def normalize_id_number_expr(column: str) -> nw.Expr:
-    """GB 11643 normalization as a column expression (same rules as medlake.identifiers.normalize_id_number):
-    trim, full-width → ASCII, upper-case X, and upgrade a legacy 15-digit number (19YY + recomputed check)."""
+def dwd_partitions(spec: SourceTable) -> tuple[str, ...]:
+    return (PARTITION_COLUMN,) if spec.key_block_chars else ()
+
+
+def key_block_expr(spec: SourceTable) -> nw.Expr:
+    """The business key without its last ``key_block_chars`` characters: blocks of consecutive IDs."""
+    block = nw.col(spec.business_key[-1]).str.replace_all(f".{{1,{spec.key_block_chars}}}$", "", literal=False)
+    # an empty partition value would be stored as null (and never match a literal): short keys share block "-"
+    return nw.when(block.str.len_chars() == 0).then(nw.lit("-")).otherwise(block).alias(PARTITION_COLUMN)
+
+
+def _id_text(column: str) -> nw.Expr:
+    """Trimmed, without inner spaces, full-width digits/X made ASCII, upper-case."""
     text = nw.col(column).str.strip_chars().str.replace_all(" ", "", literal=True)
     for wide, ascii_char in _FULLWIDTH.items():
         text = text.str.replace_all(wide, ascii_char, literal=True)
-    text = text.str.to_uppercase()
-    first17 = text.str.slice(0, 6) + nw.lit("19") + text.str.slice(6, 9)
-    is_legacy = text.str.contains(r"^\d{15}$")
-    digits = nw.when(is_legacy).then(first17).otherwise(nw.lit("00000000000000000"))
-    remainder = nw.sum_horizontal(*[digits.str.slice(i, 1).cast(nw.Int64) * w for i, w in enumerate(_WEIGHTS)]) % 11
+    return text.str.to_uppercase()
+
+
+def _legacy_first17(text: nw.Expr) -> nw.Expr:
+    return nw.concat_str([text.str.slice(0, 6), nw.lit("19"), text.str.slice(6, 9)])  # `+` is numeric on Spark
+
+
+def _legacy_remainder(text: nw.Expr) -> nw.Expr:
+    """GB 11643 weighted sum mod 11 of a legacy number's upgraded first 17 digits (0 for any other text)."""
+    digits = nw.when(text.str.contains(r"^\d{15}$")).then(_legacy_first17(text)).otherwise(nw.lit("0" * 17))
+    return nw.sum_horizontal(*[digits.str.slice(i, 1).cast(nw.Int64) * w for i, w in enumerate(_WEIGHTS)]) % 11
+
+
+def _upgraded_id(text: nw.Expr, remainder: nw.Expr) -> nw.Expr:
     check_char = nw.lit(_CHECK[10])
     for r in range(9, -1, -1):
         check_char = nw.when(remainder == r).then(nw.lit(_CHECK[r])).otherwise(check_char)
     return (
         nw.when(text.str.len_chars() == 0).then(nw.lit(None, dtype=nw.String()))
-        .when(is_legacy).then(first17 + check_char)
+        .when(text.str.contains(r"^\d{15}$")).then(nw.concat_str([_legacy_first17(text), check_char]))
         .otherwise(text)
+    )
+
+
+def normalize_id_number_expr(column: str) -> nw.Expr:
+    """GB 11643 normalization as a column expression (same rules as medlake.identifiers.normalize_id_number):
+    trim, full-width → ASCII, upper-case X, and upgrade a legacy 15-digit number (19YY + recomputed check)."""
+    text = _id_text(column)
+    return _upgraded_id(text, _legacy_remainder(text))
+
+
+def _normalize_id_number(frame: nw.LazyFrame, column: str) -> nw.LazyFrame:
+    """:func:`normalize_id_number_expr` in three projections, each over a plain column: as one expression the
+    cleaned text is repeated hundreds of times, which Spark's code generator cannot compile (polars dedupes it)."""
+    remainder = f"__{column}_remainder"
+    return (
+        frame.with_columns(_id_text(column).alias(column))
+        .with_columns(_legacy_remainder(nw.col(column)).alias(remainder))
+        .with_columns(_upgraded_id(nw.col(column), nw.col(remainder)).alias(column))
+        .drop(remainder)
     )
 
 
@@ -114,12 +159,11 @@ def _standardize(frame: nw.LazyFrame, spec: SourceTable) -> nw.LazyFrame:
             mapping = _STANDARDIZED[col.name]
             upper = trimmed.str.to_uppercase()
             exprs.append(upper.replace_strict(mapping, default=trimmed, return_dtype=nw.String()).alias(col.name))
-        elif col.name == "id_number":
-            exprs.append(normalize_id_number_expr(col.name).alias(col.name))
-        else:
+        elif col.name != "id_number":  # id_number: below
             exprs.append(nw.when(trimmed.str.len_chars() == 0).then(nw.lit(None, dtype=nw.String()))
                          .otherwise(trimmed).alias(col.name))
-    return frame.with_columns(*exprs)
+    standardized = frame.with_columns(*exprs)
+    return _normalize_id_number(standardized, "id_number") if "id_number" in spec.column_names else standardized
 
 
 def _quarantine_rows(frame: nw.LazyFrame, spec: SourceTable, column: str, reason_prefix: str) -> nw.LazyFrame:
@@ -134,8 +178,8 @@ def _quarantine_rows(frame: nw.LazyFrame, spec: SourceTable, column: str, reason
         nw.col("_file_sha256").alias("file_sha256"),
         nw.col("_source_line").cast(nw.Int64()).alias("source_line"),
         nw.lit(column).alias("field"),
-        (nw.lit(f"{reason_prefix}: '") + nw.col(raw) + nw.lit(f"' is not a valid {spec.column(column).dtype}"))
-        .alias("reason"),
+        nw.concat_str([nw.lit(f"{reason_prefix}: '"), nw.col(raw),
+                       nw.lit(f"' is not a valid {spec.column(column).dtype}")]).alias("reason"),
         nw.col(raw).alias("raw"),
     )
 
@@ -177,13 +221,14 @@ def load_dwd_table(engine: Engine, settings: Settings, spec: SourceTable) -> Dwd
     report.fields_nulled = (rejected.num_rows if rejected is not None else 0) - report.rows_quarantined
     key = dwd_key(spec)
     latest = (
-        keep.with_columns(nw.col("_institution").alias("institution_code"))
+        keep.with_columns(nw.col("_institution").alias("institution_code"),
+                          *([key_block_expr(spec)] if spec.key_block_chars else []))
         .unique(subset=list(key), keep="last", order_by=[spec.version_column, "_ods_seq", "_source_line"])
         .select(dwd_columns(spec))
     )
     result: WriteResult = engine.merge(
         latest, target, keys=key, version_column=spec.version_column,
-        metadata={WATERMARK_KEY: str(new_watermark)},
+        metadata={WATERMARK_KEY: str(new_watermark)}, partition_by=dwd_partitions(spec),
     )
     report.rows_merged = result.rows_written
     report.rows_inserted = result.rows_inserted

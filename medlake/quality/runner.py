@@ -20,6 +20,7 @@ import yaml
 
 from medlake.config import Settings
 from medlake.errors import MedlakeError, TableNotFoundError
+from medlake.lake.dwd import PARTITION_COLUMN
 from medlake.quality.lookups import register_lookups
 from medlake.standards.contracts import DATA_SOURCE_NAME, contract_rules, load_contract, select_checks
 from medlake.standards.rules import Rule
@@ -88,8 +89,9 @@ def _rows(data: Any, batch_id: str | None) -> pa.Table:
     import pyarrow.dataset as ds
 
     condition = pc.field("_batch_id") == batch_id if batch_id is not None else None
-    if isinstance(data, ds.Dataset):
-        return data.to_table(filter=condition)
+    if isinstance(data, ds.Dataset):  # the physical partition column is layout, not a governed column
+        governed = [name for name in data.schema.names if name != PARTITION_COLUMN]
+        return data.to_table(columns=governed, filter=condition)
     table = data if isinstance(data, pa.Table) else pa.table(data)
     return table.filter(condition) if condition is not None else table
 

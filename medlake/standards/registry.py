@@ -25,6 +25,9 @@ import polars as pl
 import yaml
 
 from medlake.errors import ConfigurationError
+from medlake.lake.dwd import DWD_LOAD_COLUMNS as _LAKE_LOAD_COLUMNS
+from medlake.lake.dwd import PARTITION_COLUMN
+from medlake.lake.dwd import dwd_columns as _lake_dwd_columns
 from medlake.sources import SOURCES
 from medlake.standards.model import Binding, DataElement, Relation, StandardNotFoundError, ValueDomain
 
@@ -40,7 +43,7 @@ __all__ = [
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
-DWD_LOAD_COLUMNS = ("_batch_id", "_loaded_at")
+DWD_LOAD_COLUMNS = _LAKE_LOAD_COLUMNS  # written by the loader
 MAPPING_CATEGORIES = ("drug", "service", "diagnosis")
 MAPPING_COLUMNS = ("local_code", "local_name", "national_code", "national_name")
 # mapping category → value domain holding its national codes and names
@@ -55,7 +58,7 @@ def dwd_columns(table: str) -> list[str]:
     spec = next((s for s in SOURCES if s.name == table), None)
     if spec is None:
         raise StandardNotFoundError(f"no DWD table {table!r}")
-    return ["institution_code", *spec.column_names, *DWD_LOAD_COLUMNS]
+    return [c for c in _lake_dwd_columns(spec) if c != PARTITION_COLUMN]  # governed columns, not the layout
 
 
 def _data_dir() -> Path:
