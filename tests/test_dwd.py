@@ -88,8 +88,13 @@ def test_settlements_are_partitioned_by_key_block_and_merge_prunes_other_blocks(
     deliver(lake_settings, "YB", "2026-01-02", {"settlement": day2})
     report = _load(engine, lake_settings, "settlement")
     assert (report.rows_updated, report.rows_inserted) == (1, 0)
+    day3 = [dict(base, setl_id=f"3301H{900_001:011d}", revision="1"), dict(base, setl_id=f"3301H{2:011d}", revision="3")]
+    deliver(lake_settings, "YB", "2026-01-03", {"settlement": day3})
+    report = _load(engine, lake_settings, "settlement")  # a new block is appended, a known one merged
+    assert (report.rows_updated, report.rows_inserted) == (1, 1)
     dwd = pl.read_delta(dwd_path(lake_settings, "settlement")).sort("setl_id")
-    assert dwd["_key_block"].to_list() == ["3301H000000", "3301H000000", "3301H000001", "3301H000002"]
+    assert dwd["_key_block"].to_list() == ["3301H000000", "3301H000000", "3301H000001", "3301H000002", "3301H000009"]
     assert dwd.filter(pl.col("setl_id").str.ends_with("200001"))["total_amount"].to_list() == [Decimal("0")]
     merge = DeltaTable(dwd_path(lake_settings, "settlement")).history(1)[0]["operationMetrics"]
     assert merge["num_target_files_removed"] == 1  # only the block holding the revised settlement was rewritten
+    assert DeltaTable(dwd_path(lake_settings, "settlement")).history(2)[1]["operation"] == "WRITE"  # new block

@@ -35,6 +35,25 @@ _PARSERS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 }
 
 
+def engine_frame(table: pa.Table) -> nw.LazyFrame:
+    return nw.from_native(pl.from_arrow(table).lazy())  # type: ignore[union-attr]
+
+
+def _split_new_partitions(
+    table: DeltaTable, data: pa.Table, partition_by: tuple[str, ...]
+) -> tuple[pa.Table | None, pa.Table]:
+    """Rows of partitions the target does not have yet (read from the log, no data scanned) and the rest.
+
+    Partition columns are a function of the keys, so no key of a new partition exists in the target."""
+    if len(partition_by) != 1 or data.num_rows == 0:
+        return None, data
+    column = partition_by[0]
+    existing = pa.table(table.get_add_actions(flatten=True)).column(f"partition.{column}")
+    known = pc.is_in(data.column(column), value_set=pc.unique(existing.cast(pa.string())))
+    fresh = data.filter(pc.invert(known))
+    return (fresh if fresh.num_rows else None), data.filter(known)
+
+
 def _commit(metadata: dict[str, str] | None) -> CommitProperties | None:
     return CommitProperties(custom_metadata=metadata) if metadata else None
 
@@ -115,6 +134,13 @@ class PolarsEngine:
             empty = pl.scan_delta(str(path)).head(0).collect().to_arrow()
             write_deltalake(str(path), empty, mode="append", commit_properties=_commit(metadata))
             return WriteResult(self._table(path).version())
+        fresh, data = _split_new_partitions(self._table(path), data, partition_by)
+        if fresh is not None and data.num_rows == 0:
+            written = self._write(engine_frame(fresh), path, "append", metadata)
+            return WriteResult(written.version, written.rows_written, rows_inserted=written.rows_written)
+        appended = 0
+        if fresh is not None:  # partitions the table does not have yet hold no existing key: append them
+            appended = self._write(engine_frame(fresh), path, "append", None).rows_written
         update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
         merger = self._table(path).merge(
             source=data,
@@ -130,8 +156,8 @@ class PolarsEngine:
         )
         return WriteResult(
             version=self._table(path).version(),
-            rows_written=data.num_rows,
-            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            rows_written=data.num_rows + appended,
+            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)) + appended,
             rows_updated=int(metrics.get("num_target_rows_updated", 0)),
             metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
         )
