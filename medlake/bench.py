@@ -98,22 +98,20 @@ def bench_pipeline(encounters: int = 100_000, institutions: int = 10, days: int 
     generate_s = time.perf_counter() - start
     from medlake.definitions import defs
 
+    instance = DagsterInstance.ephemeral()
     start = time.perf_counter()
     result = materialize([*defs.assets, *defs.asset_checks], resources=resources_for(settings),
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+                         instance=instance, raise_on_error=False)
     pipeline_s = time.perf_counter() - start
-    steps: dict[str, float] = {}
-    started: dict[str, float] = {}
-    for event in result.all_events:
-        if event.event_type_value == "STEP_START":
-            started[event.step_key or ""] = event.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
-            steps[event.step_key] = round(event.timestamp - started[event.step_key], 2)
+    steps = {s.step_key: round((s.end_time or 0) - (s.start_time or 0), 2)
+             for s in instance.get_run_step_stats(result.run_id)}
     slowest = dict(sorted(steps.items(), key=lambda kv: -kv[1])[:10])
+    failures = {e.step_key: str(e.event_specific_data.error.message)[:300]  # type: ignore[union-attr]
+                for e in result.all_events if e.is_step_failure}
     return {
         "encounters": encounters, "rows_generated": sum(synth.rows.values()) if hasattr(synth, "rows") else None,
         "generate_seconds": round(generate_s, 1), "pipeline_seconds": round(pipeline_s, 1),
-        "success": result.success, "slowest_steps_seconds": slowest,
+        "success": result.success, "failed_steps": failures, "slowest_steps_seconds": slowest,
     }
 
 

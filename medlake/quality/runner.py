@@ -93,6 +93,8 @@ def _rows(data: Any, batch_id: str | None) -> pa.Table:
         governed = [name for name in data.schema.names if name != PARTITION_COLUMN]
         return data.to_table(columns=governed, filter=condition)
     table = data if isinstance(data, pa.Table) else pa.table(data)
+    if PARTITION_COLUMN in table.column_names:
+        table = table.drop_columns([PARTITION_COLUMN])
     return table.filter(condition) if condition is not None else table
 
 
