@@ -251,10 +251,30 @@ def _reconcile(load: FileLoad, spec: SourceTable) -> None:
     load.message = "; ".join(notes)
 
 
+@dataclass
+class _Pending:
+    """Parsed files waiting to be committed together: one ODS append and one quarantine write per flush."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    rejected: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+
+
+_FLUSH_ROWS = 1_000_000  # rows of parsed text held in memory before they are committed
+
+
+def _with_provenance(rows: list[Rejected], provenance: dict[str, str]) -> pa.Table:
+    table = pa.Table.from_pylist([asdict(r) for r in rows]) if rows else pa.table({})
+    for name, value in provenance.items():
+        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
 def _land_file(
-    engine: Engine, settings: Settings, spec: SourceTable, folder: Path, manifest: Manifest, entry: ManifestFile,
-    already_in_ods: bool,
+    settings: Settings, spec: SourceTable, folder: Path, manifest: Manifest, entry: ManifestFile,
+    already_in_ods: bool, pending: _Pending,
 ) -> FileLoad:
+    """Check and parse one file; its rows and refused records join ``pending`` (committed by ``_flush``)."""
     path = folder / entry.file
     rel = str(path.relative_to(settings.landing)) if path.is_relative_to(settings.landing) else str(path)
     load = FileLoad(manifest.institution, manifest.batch_id, spec.name, rel, entry.sha256, entry.rows,
@@ -270,28 +290,40 @@ def _land_file(
                                 field="sha256")
         table, rejected = parse_delivery(path, entry, spec)
     except _FileRejected as exc:
-        write_quarantine(engine, settings, layer="ods", table=spec.name,
-                         rows=[Rejected(0, exc.field, exc.reason)], **provenance)
+        pending.rejected.append(_with_provenance([Rejected(0, exc.field, exc.reason)], provenance))
         load.status, load.message = "rejected", exc.reason
         return load
     if not already_in_ods and table.num_rows:
-        target = ods_path(settings, spec.name)
-        current = engine.version(target)
-        seq = 0 if current is None else current + 1
         n = table.num_rows
         loaded = table.append_column("_institution", pa.array([manifest.institution] * n, pa.string()))
         for name, value in (("_batch_id", manifest.batch_id), ("_source_file", rel), ("_file_sha256", entry.sha256)):
             loaded = loaded.append_column(name, pa.array([value] * n, pa.string()))
-        loaded = loaded.append_column("_loaded_at", pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")))
-        loaded = loaded.append_column("_ods_seq", pa.array([seq] * n, pa.int64()))
-        engine.append(engine.from_arrow(loaded), target,
-                      metadata={"medlake.file_sha256": entry.sha256, "medlake.batch_id": manifest.batch_id})
+        pending.tables.append(loaded)
+        pending.rows += n
+    if rejected:
+        pending.rejected.append(_with_provenance(rejected, provenance))
     load.rows_loaded = table.num_rows
-    load.rows_quarantined = write_quarantine(engine, settings, layer="ods", table=spec.name, rows=rejected,
-                                             **provenance)
+    load.rows_quarantined = len(rejected)
     load.loaded_sums = _sums(table, spec.amount_columns)
     _reconcile(load, spec)
     return load
+
+
+def _flush(engine: Engine, settings: Settings, spec: SourceTable, pending: _Pending) -> None:
+    """Commit the pending rows as one ODS append (one ``_ods_seq``), then their refused records."""
+    if pending.tables:
+        target = ods_path(settings, spec.name)
+        current = engine.version(target)
+        loaded = pa.concat_tables(pending.tables, promote_options="default")
+        n = loaded.num_rows
+        loaded = loaded.append_column("_loaded_at", pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")))
+        loaded = loaded.append_column("_ods_seq", pa.array([0 if current is None else current + 1] * n, pa.int64()))
+        files = len({*loaded.column("_file_sha256").to_pylist()})
+        engine.append(engine.from_arrow(loaded), target, metadata={"medlake.files": str(files)})
+    if pending.rejected:
+        write_quarantine(engine, settings, layer="ods", table=spec.name,
+                         rows=pa.concat_tables(pending.rejected, promote_options="default"))
+    pending.tables, pending.rejected, pending.rows = [], [], 0
 
 
 def _write_load_log(engine: Engine, settings: Settings, table: str, loads: list[FileLoad]) -> None:
@@ -316,6 +348,7 @@ def load_source_table(engine: Engine, settings: Settings, spec: SourceTable) -> 
     report = OdsLoadReport(spec.name)
     done = _shas(engine, load_log_path(settings, spec.name), "file_sha256")
     in_ods = _shas(engine, ods_path(settings, spec.name), "_file_sha256")
+    pending = _Pending()
     for folder in pending_batches(settings):
         try:
             manifest = read_manifest(folder)
@@ -331,8 +364,11 @@ def load_source_table(engine: Engine, settings: Settings, spec: SourceTable) -> 
                 report.files.append(FileLoad(manifest.institution, manifest.batch_id, spec.name, entry.file,
                                              entry.sha256, entry.rows, status="skipped"))
                 continue
-            report.files.append(_land_file(engine, settings, spec, folder, manifest, entry,
-                                           already_in_ods=entry.sha256 in in_ods))
+            report.files.append(_land_file(settings, spec, folder, manifest, entry,
+                                           already_in_ods=entry.sha256 in in_ods, pending=pending))
             done.add(entry.sha256)
+            if pending.rows >= _FLUSH_ROWS:
+                _flush(engine, settings, spec, pending)
+    _flush(engine, settings, spec, pending)
     _write_load_log(engine, settings, spec.name, [f for f in report.files if f.status != "skipped"])
     return report
