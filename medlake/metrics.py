@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import narwhals as nw
 
+from medlake.engine.base import DECIMAL
+
 __all__ = ["METRICS", "MetricSpec", "metric"]
 
 
@@ -27,6 +29,22 @@ class MetricSpec:
     filters: tuple[str, ...] = ()
 
 
+def _count(name: str) -> nw.Expr:
+    """A row count as Int64 on every engine (polars counts in UInt32, Spark in Int64)."""
+    return nw.len().cast(nw.Int64()).alias(name)
+
+
+def _money(column: str) -> nw.Expr:
+    """A sum of a Decimal(18,4) column, kept Decimal(18,4) (the engines widen sums differently)."""
+    return nw.col(column).sum().cast(nw.Decimal(*DECIMAL)).alias(column)
+
+
+def _round_half_up(value: nw.Expr, decimals: int) -> nw.Expr:
+    """Round half up, the same on every engine (polars ``round`` rounds half to even, Spark's half up)."""
+    scale = 10**decimals
+    return ((value * scale + 0.5).floor() / scale).cast(nw.Float64())
+
+
 def _month(column: str) -> nw.Expr:
     return nw.col(column).dt.to_string("%Y-%m")
 
@@ -34,7 +52,7 @@ def _month(column: str) -> nw.Expr:
 def _visits_daily(encounters: nw.LazyFrame) -> nw.LazyFrame:
     return (
         encounters.group_by("institution_code", "visit_date", "encounter_type")
-        .agg(nw.len().alias("visits"))
+        .agg(_count("visits"))
         .sort("institution_code", "visit_date", "encounter_type")
     )
 
@@ -46,9 +64,9 @@ def _inpatient_los(encounters: nw.LazyFrame) -> nw.LazyFrame:
     return (
         stays.group_by("institution_code", "discharge_month")
         .agg(
-            nw.len().alias("discharges"),
-            nw.col("length_of_stay_days").sum().alias("bed_days"),
-            nw.col("length_of_stay_days").mean().round(4).alias("average_length_of_stay_days"),
+            _count("discharges"),
+            nw.col("length_of_stay_days").sum().cast(nw.Int64()).alias("bed_days"),
+            _round_half_up(nw.col("length_of_stay_days").mean(), 4).alias("average_length_of_stay_days"),
         )
         .sort("institution_code", "discharge_month")
     )
@@ -59,10 +77,10 @@ def _fund_monthly(settlements: nw.LazyFrame) -> nw.LazyFrame:
     return (
         paid.group_by(nw.col("medins_code").alias("institution_code"), "settlement_month")
         .agg(
-            nw.len().alias("settlements"),
-            nw.col("total_amount").sum().alias("total_amount"),
-            nw.col("fund_paid").sum().alias("fund_paid"),
-            nw.col("self_paid").sum().alias("self_paid"),
+            _count("settlements"),
+            _money("total_amount"),
+            _money("fund_paid"),
+            _money("self_paid"),
         )
         .sort("institution_code", "settlement_month")
     )
@@ -81,7 +99,7 @@ def _visits_by_sex_age(encounters: nw.LazyFrame) -> nw.LazyFrame:
         encounters.with_columns(_month("admit_time").alias("visit_month"), band.alias("age_band"),
                                 nw.col("sex_code").fill_null("0"))
         .group_by("institution_code", "visit_month", "sex_code", "age_band")
-        .agg(nw.len().alias("visits"))
+        .agg(_count("visits"))
         .sort("institution_code", "visit_month", "sex_code", "age_band")
     )
 

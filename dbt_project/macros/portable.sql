@@ -23,3 +23,25 @@
 {% macro days_between(start_date, end_date) -%}
     cast({{ dbt.datediff(start_date, end_date, 'day') }} as bigint)
 {%- endmacro %}
+
+{#- Integer division truncating toward zero: DuckDB `//`, Spark `div`. -#}
+{% macro integer_divide(dividend, divisor) -%}
+    {{ return(adapter.dispatch('integer_divide', 'medlake')(dividend, divisor)) }}
+{%- endmacro %}
+
+{% macro default__integer_divide(dividend, divisor) -%}
+    ({{ dividend }}) // ({{ divisor }})
+{%- endmacro %}
+
+{% macro spark__integer_divide(dividend, divisor) -%}
+    ({{ dividend }}) div ({{ divisor }})
+{%- endmacro %}
+
+{#- The ratio of two amounts with 4 decimals (Decimal(18,4)), rounded half up to 4 places, as DOUBLE: computed in
+    integers (ten-thousandths) so both engines give the same bits. Rounding a DOUBLE quotient would not: DuckDB
+    divides decimals in DOUBLE and rounds the scaled double, Spark divides exactly and rounds the decimal. -#}
+{% macro amount_ratio(numerator, denominator) -%}
+    {%- set num = 'cast(' ~ numerator ~ ' * 10000 as bigint)' -%}
+    {%- set den = 'cast(' ~ denominator ~ ' * 10000 as bigint)' -%}
+    cast({{ integer_divide('2 * ' ~ num ~ ' * 10000 + ' ~ den, '2 * ' ~ den) }} as double) / 10000
+{%- endmacro %}

@@ -74,10 +74,12 @@ class EmpiOperator:
         )
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
-        native = nw.to_native(frame)
-        records = native.collect() if isinstance(native, pl.LazyFrame) else pl.DataFrame(native)
+        # Splink runs on DuckDB in this process: a Spark frame is collected to polars (through Arrow) first.
+        records = pl.DataFrame(pl.from_arrow(ctx.engine.to_arrow(frame)))
         if "record_id" not in records.columns and {"institution_code", "patient_id"} <= set(records.columns):
             records = records.with_columns(record_id=pl.col("institution_code") + ":" + pl.col("patient_id"))
+        if "record_id" in records.columns:  # master IDs must not depend on the order the engine read the rows in
+            records = records.sort("record_id")
         result = self.index(ctx).link(records, self.field_map, batch_id=ctx.run_id or None)
         if ctx.log is not None:
             ctx.log.info(f"empi {ctx.table}: {result.metadata()}")

@@ -1,14 +1,22 @@
-"""Benchmark: the settlement MERGE (and a plain append) on Spark ``local[2]`` against the embedded engine.
+"""Benchmarks of Spark ``local[2]`` against the embedded engine, each returning the Spark/polars time ratio.
 
-``python -m medlake.engine.spark_bench 1000000 100000`` prints one JSON object. Each engine gets its own copy of
-the same target table; the timings cover the engine call only (Spark's session start is reported apart), and the
-two merged tables are compared row for row afterwards, so a fast but wrong engine cannot win.
+- :func:`bench_merge`: the settlement MERGE (and a plain append). ``python -m medlake.engine.spark_bench merge
+  1000000 100000`` prints one JSON object. Each engine gets its own copy of the same target table; the timings cover
+  the engine call only (Spark's session start is reported apart), and the two merged tables are compared row for
+  row afterwards, so a fast but wrong engine cannot win.
+- :func:`bench_pipeline`: the whole spine (ODS → DWD → dbt themes → metrics, with checks and EMPI) through
+  ``medlake.pipeline.materialize`` on the same synthetic deliveries, one process per engine, one after the other.
+  ``python -m medlake.engine.spark_bench pipeline 1000 3`` (patients, days). Wall time per run includes process
+  start, Dagster, and on Spark both JVM starts (the engine's and dbt-spark's); the lakes are compared with
+  :func:`medlake.engine.parity.compare_lakes`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +31,13 @@ from medlake.config import settings as current_settings
 from medlake.engine.base import Engine
 from medlake.engine.polars_engine import PolarsEngine
 
-__all__ = ["bench_merge", "settlement_batches"]
+__all__ = ["PIPELINE_SELECTION", "bench_merge", "bench_pipeline", "settlement_batches"]
+
+PIPELINE_SELECTION = "group:ods or group:dwd or group:theme or group:metric"
+_MATERIALIZE = (
+    "import json, sys; from medlake.pipeline import materialize; o = materialize(sys.argv[1]); "
+    "print(json.dumps({'success': o.success, 'failed_steps': o.failed_steps}))"
+)
 
 _KEYS = ("setl_id",)
 _EPOCH = datetime(2024, 1, 1)
@@ -109,6 +123,62 @@ def bench_merge(target_rows: int, increment_rows: int, cfg: Settings | None = No
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _materialize(engine: str, home: Path, selection: str) -> tuple[float, dict[str, Any]]:
+    env = {**os.environ, "MEDLAKE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "MEDLAKE_ENGINE": engine}
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    with (home / "run.log").open("w") as log:
+        seconds, proc = _timed(lambda: subprocess.run(
+            [sys.executable, "-c", _MATERIALIZE, selection], env=env, stdout=subprocess.PIPE, stderr=log,
+            text=True, check=False))
+    lines = proc.stdout.strip().splitlines()
+    outcome = json.loads(lines[-1]) if proc.returncode == 0 and lines else {"success": False, "failed_steps": []}
+    return seconds, outcome
+
+
+def bench_pipeline(
+    patients: int = 1000, days: int = 3, *, seed: int = 7, selection: str = PIPELINE_SELECTION,
+    cfg: Settings | None = None, keep: bool = False,
+) -> dict[str, Any]:
+    """The full spine on both engines on the same synthetic input; wall seconds per engine and their ratio."""
+    from medlake.engine.parity import compare_lakes
+    from medlake.synth import SynthConfig, generate
+
+    cfg = cfg or current_settings()
+    cfg.work.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="bench_pipeline_", dir=cfg.work))
+    try:
+        delivered = Settings(home=root / "input")
+        synth = generate(SynthConfig(patients=patients, days=days, institutions=2, history_days=days, seed=seed),
+                         delivered)
+        figures: dict[str, Any] = {}
+        for engine in ("polars", "spark"):
+            home = root / engine
+            shutil.copytree(delivered.landing, home / "landing")
+            seconds, outcome = _materialize(engine, home, selection)
+            figures[engine] = {"seconds": round(seconds, 1), "success": outcome["success"],
+                               "failed_steps": outcome["failed_steps"]}
+        differences = compare_lakes(root / "polars" / "lake", root / "spark" / "lake")
+        return {
+            "patients": patients,
+            "days": days,
+            "delivered_rows": sum(synth.rows.values()),
+            "selection": selection,
+            **figures,
+            "spark_over_polars_pipeline": round(figures["spark"]["seconds"] / figures["polars"]["seconds"], 2),
+            "lakes_identical": not differences,
+            "differences": differences[:20],
+            "root": str(root) if keep else None,
+        }
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    sizes = [int(a) for a in sys.argv[1:3]] or [1_000_000, 100_000]
-    print(json.dumps(bench_merge(*sizes), indent=1))
+    argv = sys.argv[1:]
+    kind, *args = argv if argv and not argv[0].isdigit() else ["merge", *argv]
+    if kind == "pipeline":
+        print(json.dumps(bench_pipeline(*[int(a) for a in args[:2]]), indent=1))
+    else:
+        sizes = [int(a) for a in args[:2]] or [1_000_000, 100_000]
+        print(json.dumps(bench_merge(*sizes), indent=1))

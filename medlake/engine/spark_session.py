@@ -7,8 +7,9 @@ Where the session runs is configuration, never code:
   ``spark.hadoop.fs.s3a.endpoint=http://minio:9000,spark.driver.memory=4g``.
 - ``MEDLAKE_SPARK_IVY``: Ivy home for the delta-spark Maven download (default ``~/.cache/medlake/ivy``).
 - ``MEDLAKE_DELTA_JVM_VERSION``: version of the ``io.delta:delta-spark_<spark>_<scala>`` jar (default
-  :data:`DELTA_JVM_VERSION`). The pip package ``delta-spark`` 4.4.1 has no 4.4.1 jar on Maven Central (the
-  newest for Spark 4.2 is 4.4.0), so the jar version is pinned here, apart from the pip version.
+  :data:`DELTA_JVM_VERSION`). pip ``delta-spark`` 4.4.1 has no 4.4.1 jar on Maven Central (the newest for
+  Spark 4.2 is 4.4.0), so requirements pin pip ``delta-spark==4.4.0`` to match the jar; the jar version is still
+  pinned here on its own, so a pip patch release without a jar can never break the Maven resolution again.
 
 Deliberate choices:
 

@@ -17,7 +17,5 @@ select
     setl_status,
     setl_status = '2' as is_refunded,
     revision,
-    -- a DOUBLE on both engines (DuckDB divides decimals in DOUBLE; Spark would keep a DECIMAL)
-    case when total_amount > 0 then round(cast(fund_paid as double) / cast(total_amount as double), 4) end
-        as fund_share
+    case when total_amount > 0 then {{ amount_ratio('fund_paid', 'total_amount') }} end as fund_share
 from settlements
