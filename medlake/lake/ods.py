@@ -25,7 +25,6 @@ from medlake.lake.quarantine import Rejected, write_quarantine
 from medlake.sources import SourceTable
 
 __all__ = [
-    "LOAD_COLUMNS",
     "FileLoad",
     "OdsLoadReport",
     "load_log_path",
@@ -35,7 +34,6 @@ __all__ = [
     "pending_batches",
 ]
 
-LOAD_COLUMNS = ("_institution", "_batch_id", "_source_file", "_source_line", "_file_sha256", "_loaded_at", "_ods_seq")
 _LINE = "_source_line"
 
 

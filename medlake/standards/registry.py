@@ -25,8 +25,10 @@ import polars as pl
 import yaml
 
 from medlake.errors import ConfigurationError
-from medlake.lake.dwd import DWD_LOAD_COLUMNS as _LAKE_LOAD_COLUMNS
-from medlake.lake.dwd import PARTITION_COLUMN
+from medlake.lake.dwd import (
+    DWD_LOAD_COLUMNS,  # written by the loader
+    PARTITION_COLUMN,
+)
 from medlake.lake.dwd import dwd_columns as _lake_dwd_columns
 from medlake.sources import SOURCES
 from medlake.standards.model import Binding, DataElement, Relation, StandardNotFoundError, ValueDomain
@@ -43,7 +45,6 @@ __all__ = [
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
-DWD_LOAD_COLUMNS = _LAKE_LOAD_COLUMNS  # written by the loader
 MAPPING_CATEGORIES = ("drug", "service", "diagnosis")
 MAPPING_COLUMNS = ("local_code", "local_name", "national_code", "national_name")
 # mapping category → value domain holding its national codes and names
