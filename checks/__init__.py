@@ -1,5 +1,6 @@
 """Dagster asset checks from the generated contracts in ``checks/generated`` (one multi-asset check per DWD table).
 
+Checks run on the settings' engine (DuckDB for polars, soda-sparkdf for spark).
 Each rule is an AssetCheckSpec on its table's asset, ``blocking`` when its severity is fatal. Running the check
 runs Soda over the table's Delta folder, appends every result to ``lake/quality/check_results`` and reports one
 AssetCheckResult per rule (ERROR severity for fatal/error rules, WARN otherwise).
@@ -47,7 +48,8 @@ def _table_checks(table: str, key: AssetKey, checks_dir: Path) -> AssetChecksDef
                        description=f"standards-generated checks of DWD {table}")
     def _run(context: AssetCheckExecutionContext):  # type: ignore[no-untyped-def]
         conf = current_settings()
-        results = run_checks(table, conf.table_path(Layer.DWD.value, table), checks_dir=checks_dir)
+        results = run_checks(table, conf.table_path(Layer.DWD.value, table), checks_dir=checks_dir,
+                             engine=conf.engine)
         append_results(results, conf)
         for r in results:
             yield AssetCheckResult(

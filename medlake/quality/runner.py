@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow as pa
 import yaml
 
 from medlake.config import Settings
+from medlake.config import settings as current_settings
 from medlake.errors import MedlakeError, TableNotFoundError
 from medlake.lake.dwd import PARTITION_COLUMN
 from medlake.quality.lookups import register_lookups
@@ -108,11 +110,54 @@ def _connect(table: str, data: Any, batch_id: str | None) -> Any:
     return con
 
 
-def _verify(con: Any, contract_path: Path) -> Any:
-    from soda_core.contracts import verify_contract_locally
+def _duckdb_source(con: Any) -> Any:
     from soda_duckdb.common.data_sources.duckdb_data_source import DuckDBDataSourceImpl
 
-    source = DuckDBDataSourceImpl.from_existing_cursor(con, DATA_SOURCE_NAME)
+    return DuckDBDataSourceImpl.from_existing_cursor(con, DATA_SOURCE_NAME)
+
+
+def _spark_connect(table: str, data: Any, batch_id: str | None) -> Any:
+    from medlake.quality.spark_checks import SparkCheckConnection
+
+    return SparkCheckConnection(table, data, batch_id)
+
+
+def _spark_contract(contract: dict[str, Any]) -> dict[str, Any]:
+    from medlake.quality.spark_checks import spark_contract
+
+    return spark_contract(contract)
+
+
+@dataclass(frozen=True)
+class _CheckBackend:
+    """Where an engine's checks run: how the table is opened, connected (``execute(sql).fetchall()``,
+    ``register``, ``close``) and handed to Soda, and the contract as that data source reads it."""
+
+    open: Callable[[Path], Any]
+    connect: Callable[[str, Any, str | None], Any]
+    source: Callable[[Any], Any]
+    contract: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+# MEDLAKE_ENGINE → backend: polars runs Soda on DuckDB over a delta-rs read, spark on a SparkSession temp view
+_BACKENDS: dict[str, _CheckBackend] = {
+    "polars": _CheckBackend(open=lambda path: open_table(path), connect=_connect, source=_duckdb_source,
+                            contract=lambda contract: contract),
+    "spark": _CheckBackend(open=lambda path: path, connect=_spark_connect,
+                           source=lambda con: con.data_source(), contract=_spark_contract),
+}
+
+
+def _backend(engine: str | None) -> _CheckBackend:
+    name = engine or current_settings().engine
+    if name not in _BACKENDS:
+        raise QualityRunError(f"engine {name!r}: checks run on {', '.join(sorted(_BACKENDS))}")
+    return _BACKENDS[name]
+
+
+def _verify(source: Any, contract_path: Path) -> Any:
+    from soda_core.contracts import verify_contract_locally
+
     session = verify_contract_locally(data_sources=[source], contract_file_path=str(contract_path))
     results = session.contract_verification_results
     if not results:
@@ -172,18 +217,22 @@ def run_contract(
     *,
     batch_id: str | None = None,
     by_institution: bool = True,
+    engine: str | None = None,
 ) -> list[CheckResult]:
-    """Run a generated contract (mapping) over ``data`` (pyarrow Table/Dataset) with Soda; one result per rule."""
+    """Run a generated contract (mapping) over ``data`` (pyarrow Table/Dataset; on Spark also a Delta table path)
+    with Soda on ``engine``'s data source (default ``MEDLAKE_ENGINE``); one result per rule."""
     rules = contract_rules(contract, table)
     if not rules:
         return []
-    con = _connect(table, data, batch_id)
+    backend = _backend(engine)
+    con = backend.connect(table, data, batch_id)
     try:
         register_lookups(con, table, rules)
         with tempfile.TemporaryDirectory(prefix="medlake-soda-") as tmp:
             path = Path(tmp) / f"{table}.yaml"
-            path.write_text(yaml.dump(contract, Dumper=_DUMPER, allow_unicode=True, sort_keys=False), encoding="utf-8")
-            verification = _verify(con, path)
+            text = yaml.dump(backend.contract(contract), Dumper=_DUMPER, allow_unicode=True, sort_keys=False)
+            path.write_text(text, encoding="utf-8")
+            verification = _verify(backend.source(con), path)
         seen = _soda_results(table, rules, verification, batch_id)
         if by_institution:  # one grouped pass over the predicates of the rules Soda found failing rows for
             failing = [r for r in rules if r.rule_id in seen and seen[r.rule_id].failed_rows]
@@ -222,10 +271,14 @@ def run_checks(
     rule_ids: list[str] | None = None,
     checks_dir: Path | None = None,
     by_institution: bool = True,
+    engine: str | None = None,
 ) -> list[CheckResult]:
-    """Run DWD table ``table``'s generated checks over the Delta table at ``delta_path`` (one result per rule)."""
+    """Run DWD table ``table``'s generated checks over the Delta table at ``delta_path`` (one result per rule), on
+    ``engine`` (default ``MEDLAKE_ENGINE``): DuckDB over a delta-rs read, or Spark reading the table itself."""
     contract = table_contract(table, rule_ids, checks_dir)
-    return run_contract(table, open_table(delta_path), contract, batch_id=batch_id, by_institution=by_institution)
+    backend = _backend(engine)
+    return run_contract(table, backend.open(delta_path), contract, batch_id=batch_id,
+                        by_institution=by_institution, engine=engine)
 
 
 def _result_rows(results: list[CheckResult], checked_at: datetime) -> list[dict[str, Any]]:
