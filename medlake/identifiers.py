@@ -9,6 +9,8 @@ from datetime import date
 from medlake.errors import IdentifierError
 
 __all__ = [
+    "CHECK_CHARS",
+    "CHECK_WEIGHTS",
     "IdNumber",
     "check_char",
     "is_valid_id_number",
@@ -17,8 +19,8 @@ __all__ = [
     "upgrade_15_to_18",
 ]
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"  # ISO 7064 MOD 11-2: remainder 0..10 → check character
+CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARS = "10X98765432"  # ISO 7064 MOD 11-2: remainder 0..10 → check character
 _RE_18 = re.compile(r"^\d{17}[\dX]$")
 _RE_15 = re.compile(r"^\d{15}$")
 
@@ -27,8 +29,8 @@ def check_char(first17: str) -> str:
     """The check character for the first 17 digits of an 18-digit ID number."""
     if len(first17) != 17 or not first17.isdigit():
         raise IdentifierError(f"expected 17 digits, got {first17!r}")
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
+    total = sum(int(d) * w for d, w in zip(first17, CHECK_WEIGHTS, strict=True))
+    return CHECK_CHARS[total % 11]
 
 
 def upgrade_15_to_18(legacy: str) -> str:

@@ -24,7 +24,7 @@ from medlake.empi.errors import EmpiError, ManualDecisionError
 from medlake.empi.features import FEATURE_SCHEMA, standardize_records
 from medlake.empi.field_map import FieldMap
 from medlake.empi.golden import golden_records
-from medlake.empi.model import PAIR_SCHEMA, LinkageModel, ModelSettings
+from medlake.empi.model import PAIR_SCHEMA, LinkageModel, ModelSettings, blocking_candidates
 from medlake.empi.store import TABLES, EmpiStore, utc_now
 
 __all__ = ["LinkResult", "MasterPatientIndex"]
@@ -209,7 +209,7 @@ class MasterPatientIndex:
             others = index.filter(~pl.col("record_id").is_in(incoming["record_id"].implode()))
             others, golden, split_audit, split_ids = self._split(others, golden, unlinks, model, batch, now)
             pairs = pl.concat([
-                model.score_between(others.select(list(FEATURE_SCHEMA)), incoming),
+                model.score_between(blocking_candidates(others.select(list(FEATURE_SCHEMA)), incoming), incoming),
                 model.score_within(incoming) if incoming.height > 1 else pl.DataFrame(schema=PAIR_SCHEMA),
                 _id_pairs(others, incoming),
                 _id_pairs(incoming, None),
@@ -224,7 +224,7 @@ class MasterPatientIndex:
         result.merges = audit.filter(pl.col("event") == "merge").height
         result.new_masters = golden_new.filter(pl.col("created_at") == now).height - result.splits
         result.review_pairs = review.height
-        self._write(index, index_rows, golden_new, retired, audit, review, batch)
+        self._write(index, index_rows, golden_new, retired, audit, review, golden["master_id"], batch)
         merged = pl.concat([index.filter(~pl.col("record_id").is_in(index_rows["record_id"].implode())), index_rows])
         return self._finish(result, features, merged, started)
 
@@ -330,9 +330,11 @@ class MasterPatientIndex:
         now: object,
     ) -> tuple[pl.DataFrame, pl.DataFrame, list[str], pl.DataFrame, pl.DataFrame]:
         # Node of a record: incoming records are their own node, existing records stand for their master.
+        involved = pl.concat([frame[c] for frame in (pairs, links, unlinks) for c in ("record_a", "record_b")])
         node_of = pl.concat([
             incoming.select("record_id", ("R:" + pl.col("record_id")).alias("node")),
-            others.select("record_id", ("M:" + pl.col("master_id")).alias("node")),
+            others.filter(pl.col("record_id").is_in(involved.unique().implode()))
+            .select("record_id", ("M:" + pl.col("master_id")).alias("node")),
         ])
         unlink_keys = unlinks.select(_pair_key(pl.col("record_a"), pl.col("record_b")).alias("_pair"))
         pairs = pairs.with_columns(_pair=_pair_key(pl.col("record_a"), pl.col("record_b"))).join(
@@ -361,23 +363,27 @@ class MasterPatientIndex:
         # Node table and its constraints.
         touched = pl.concat([edges_all["a"], edges_all["b"], "R:" + incoming["record_id"]]).unique(maintain_order=True)
         nodes = pl.DataFrame({"node": touched}).with_row_index("i").with_columns(pl.col("i").cast(pl.Int64))
-        index_of = dict(zip(nodes["node"].to_list(), nodes["i"].to_list(), strict=True))
         valid_rows = pl.concat([
             incoming.filter(pl.col("id_valid")).select(("R:" + pl.col("record_id")).alias("node"), "id_number"),
-            others.filter(pl.col("id_valid")).select(("M:" + pl.col("master_id")).alias("node"), "id_number"),
+            others.filter(pl.col("id_valid") & pl.col("master_id").is_in(
+                nodes.filter(pl.col("node").str.starts_with("M:"))["node"].str.slice(2).implode()
+            )).select(("M:" + pl.col("master_id")).alias("node"), "id_number"),
         ]).join(nodes, on="node").group_by("i").agg(pl.col("id_number").unique())
-        valid = {int(i): frozenset(ids) for i, ids in valid_rows.iter_rows()}
+        edge_ints = accepted.join(nodes.rename({"node": "a", "i": "ai"}), on="a").join(
+            nodes.rename({"node": "b", "i": "bi"}), on="b"
+        )
+        # only nodes on an accepted edge can end up beside another valid ID: a lone node's IDs change nothing
+        on_edge = pl.concat([edge_ints["ai"], edge_ints["bi"]]).unique().implode()
+        valid = {int(i): frozenset(ids) for i, ids in valid_rows.filter(pl.col("i").is_in(on_edge)).iter_rows()}
         located_unlinks = (
             unlinks.join(node_of.rename({"record_id": "record_a", "node": "a"}), on="record_a")
             .join(node_of.rename({"record_id": "record_b", "node": "b"}), on="record_b")
             .filter(pl.col("a") != pl.col("b"))
         )
-        apart = [
-            (index_of[a], index_of[b]) for a, b in located_unlinks.select("a", "b").iter_rows()
-            if a in index_of and b in index_of
-        ]
-        edge_ints = accepted.join(nodes.rename({"node": "a", "i": "ai"}), on="a").join(
-            nodes.rename({"node": "b", "i": "bi"}), on="b"
+        apart = list(
+            located_unlinks.join(nodes.rename({"node": "a", "i": "ai"}), on="a")
+            .join(nodes.rename({"node": "b", "i": "bi"}), on="b")
+            .select("ai", "bi").iter_rows()
         )
         labels = constrained_components(
             nodes.height, edge_ints.select(pl.col("ai").alias("a"), pl.col("bi").alias("b"), "score", "forced"),
@@ -507,13 +513,15 @@ class MasterPatientIndex:
         retired: list[str],
         audit: pl.DataFrame,
         review: pl.DataFrame,
+        known_masters: pl.Series,
         batch: str,
     ) -> None:
         existing = index_rows["record_id"].is_in(index["record_id"].implode())
         self.store.append("master_patient_index", index_rows.filter(~existing), batch)
         self.store.upsert("master_patient_index", index_rows.filter(existing), "record_id", batch)
-        self.store.delete("golden_record", "master_id", retired)
-        self.store.upsert("golden_record", golden_new, "master_id", batch)
+        stored = golden_new["master_id"].is_in(known_masters.implode())
+        self.store.append("golden_record", golden_new.filter(~stored), batch)  # new masters: no MERGE needed
+        self.store.upsert_and_delete("golden_record", golden_new.filter(stored), "master_id", retired, batch)
         self.store.append("empi_audit", audit, batch)
         open_review = self.store.read("empi_review").select("record_a", "record_b")
         self.store.append(

@@ -69,6 +69,7 @@ def _split_surname(han: str) -> tuple[str, str]:
     return han[:1], han[1:]
 
 
+@lru_cache(maxsize=4096)
 def _surname_readings(surname: str) -> tuple[str, ...]:
     if surname in SURNAME_READINGS:
         return (SURNAME_READINGS[surname],)
@@ -76,11 +77,17 @@ def _surname_readings(surname: str) -> tuple[str, ...]:
     return tuple("".join(c) for c in islice(combos, _MAX_KEYS))
 
 
+@lru_cache(maxsize=262144)
+def _given_readings(given: str) -> tuple[str, ...]:
+    """Reading combinations of a given name (cached: given names repeat far more than full names)."""
+    given_options = [char_readings(c) or (c,) for c in given]
+    return tuple("".join(c) for c in islice(product(*given_options), _MAX_KEYS)) or ("",)
+
+
 def _han_keys(han: str) -> NameKeys:
     surname, given = _split_surname(han)
     surnames = _surname_readings(surname)
-    given_options = [char_readings(c) or (c,) for c in given]
-    givens = ["".join(c) for c in islice(product(*given_options), _MAX_KEYS)] or [""]
+    givens = _given_readings(given)
     keys = tuple(dict.fromkeys(f"{s}|{g}" for s in surnames for g in givens))[:_MAX_KEYS]
     return NameKeys(normalized=han, pinyin=keys[0].replace("|", ""), keys=keys, surnames=surnames)
 

@@ -18,6 +18,7 @@ import narwhals as nw
 
 from medlake.config import Settings
 from medlake.engine.base import Engine, WriteResult
+from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
 from medlake.lake.ods import ods_path
 from medlake.lake.quarantine import write_quarantine
 from medlake.sources import SourceTable
@@ -35,6 +36,7 @@ __all__ = [
     "dwd_path",
     "key_block_expr",
     "load_dwd_table",
+    "normalize_id_number_column",
     "normalize_id_number_expr",
 ]
 
@@ -56,8 +58,6 @@ ENCOUNTER_TYPES: dict[str, str] = {
 }
 _STANDARDIZED: dict[str, dict[str, str]] = {"sex_code": SEX_CODES, "encounter_type": ENCOUNTER_TYPES}
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
 _FULLWIDTH = {"０": "0", "１": "1", "２": "2", "３": "3", "４": "4", "５": "5", "６": "6", "７": "7", "８": "8",
               "９": "9", "Ｘ": "X", "ｘ": "X"}
 
@@ -115,13 +115,13 @@ def _legacy_first17(text: nw.Expr) -> nw.Expr:
 def _legacy_remainder(text: nw.Expr) -> nw.Expr:
     """GB 11643 weighted sum mod 11 of a legacy number's upgraded first 17 digits (0 for any other text)."""
     digits = nw.when(text.str.contains(r"^\d{15}$")).then(_legacy_first17(text)).otherwise(nw.lit("0" * 17))
-    return nw.sum_horizontal(*[digits.str.slice(i, 1).cast(nw.Int64) * w for i, w in enumerate(_WEIGHTS)]) % 11
+    return nw.sum_horizontal(*[digits.str.slice(i, 1).cast(nw.Int64) * w for i, w in enumerate(CHECK_WEIGHTS)]) % 11
 
 
 def _upgraded_id(text: nw.Expr, remainder: nw.Expr) -> nw.Expr:
-    check_char = nw.lit(_CHECK[10])
+    check_char = nw.lit(CHECK_CHARS[10])
     for r in range(9, -1, -1):
-        check_char = nw.when(remainder == r).then(nw.lit(_CHECK[r])).otherwise(check_char)
+        check_char = nw.when(remainder == r).then(nw.lit(CHECK_CHARS[r])).otherwise(check_char)
     return (
         nw.when(text.str.len_chars() == 0).then(nw.lit(None, dtype=nw.String()))
         .when(text.str.contains(r"^\d{15}$")).then(nw.concat_str([_legacy_first17(text), check_char]))
@@ -136,7 +136,7 @@ def normalize_id_number_expr(column: str) -> nw.Expr:
     return _upgraded_id(text, _legacy_remainder(text))
 
 
-def _normalize_id_number(frame: nw.LazyFrame, column: str) -> nw.LazyFrame:
+def normalize_id_number_column(frame: nw.LazyFrame, column: str) -> nw.LazyFrame:
     """:func:`normalize_id_number_expr` in three projections, each over a plain column: as one expression the
     cleaned text is repeated hundreds of times, which Spark's code generator cannot compile (polars dedupes it)."""
     remainder = f"__{column}_remainder"
@@ -163,7 +163,7 @@ def _standardize(frame: nw.LazyFrame, spec: SourceTable) -> nw.LazyFrame:
             exprs.append(nw.when(trimmed.str.len_chars() == 0).then(nw.lit(None, dtype=nw.String()))
                          .otherwise(trimmed).alias(col.name))
     standardized = frame.with_columns(*exprs)
-    return _normalize_id_number(standardized, "id_number") if "id_number" in spec.column_names else standardized
+    return normalize_id_number_column(standardized, "id_number") if "id_number" in spec.column_names else standardized
 
 
 def _quarantine_rows(frame: nw.LazyFrame, spec: SourceTable, column: str, reason_prefix: str) -> nw.LazyFrame:

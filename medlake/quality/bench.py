@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
 from medlake.quality.runner import run_contract
 from medlake.reference import lab_tests
 from medlake.standards.contracts import render_contract
@@ -26,7 +27,7 @@ SHARES = {"patient": 0.10, "encounter": 0.15, "diagnosis": 0.20, "order_item": 0
 _HOSPITALS = ("H33010200001", "H33010200002", "H33010600003", "H33010800004")
 _REGIONS = ("330102", "330105", "330106", "330108", "330109", "330110", "110108", "310104")
 _ICD = ("I10", "E11.9", "J06.9", "J18.9", "I25.1", "K29.7", "M54.5", "N39.0")
-_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+_WEIGHTS = np.array(CHECK_WEIGHTS)
 _NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞")
 _DEC = pl.Decimal(18, 4)
 _EPOCH = datetime(2024, 1, 1)
@@ -50,7 +51,7 @@ def _id_numbers(rng: np.random.Generator, regions: pl.Series, births: pl.Series)
     first17 = regions + births.dt.strftime("%Y%m%d") + pl.Series(seq).cast(pl.Utf8).str.zfill(3)
     digits = np.frombuffer(first17.cast(pl.Binary).to_numpy().astype("S17").tobytes(), dtype=np.uint8)
     digits = (digits.reshape(-1, 17) - ord("0")).astype(np.int64)
-    check = pl.Series(list("10X98765432")).gather((digits @ _WEIGHTS) % 11)
+    check = pl.Series(list(CHECK_CHARS)).gather((digits @ _WEIGHTS) % 11)
     return first17 + check
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medlake.errors import ConfigurationError
+from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
 from medlake.sources import source
 from medlake.standards.model import Binding, DataElement, Relation
 from medlake.standards.registry import DWD_LOAD_COLUMNS, Registry
@@ -76,7 +77,6 @@ CHECK_TYPES: dict[str, tuple[str, str, str]] = {
 _PLACEHOLDERS = ("NULL", "null", "None", "N/A", "n/a", "-", "--", "无", "不详")
 _SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "decimal": "DECIMAL", "date": "DATE", "datetime": "TIMESTAMP"}
 _ID18 = "'^[0-9]{17}[0-9X]$'"
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _MISSING_RATE_MAX_PERCENT = 80
 _FRESHNESS_HOURS = 48
 # Lookup the quality runner registers beside the checked table: (map_institution, map_category, map_local_code),
@@ -302,13 +302,13 @@ def _as_date(column: str, dtype: str, other: str) -> str:
 
 
 def _id_digits_sum(q: str) -> str:
-    return " + ".join(f"{w} * CAST(substr({q}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(_ID_WEIGHTS))
+    return " + ".join(f"{w} * CAST(substr({q}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(CHECK_WEIGHTS))
 
 
 def _rel_id_check_digit(d: _Deriver, c: list[str], t: list[str], p: dict[str, Any]) -> tuple[int, str, bool]:
     q = c[0]
     return 0, (f"regexp_matches({q}, {_ID18}) AND "
-               f"substr('10X98765432', (({_id_digits_sum(q)}) % 11) + 1, 1) <> substr({q}, 18, 1)"), False
+               f"substr('{CHECK_CHARS}', (({_id_digits_sum(q)}) % 11) + 1, 1) <> substr({q}, 18, 1)"), False
 
 
 def _rel_id_birth_date_valid(d: _Deriver, c: list[str], t: list[str], p: dict[str, Any]) -> tuple[int, str, bool]:

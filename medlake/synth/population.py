@@ -14,13 +14,14 @@ import numpy as np
 import polars as pl
 from pypinyin import lazy_pinyin
 
+from medlake.identifiers import CHECK_CHARS
 from medlake.reference import Institution, given_name_chars, regions, streets, surnames
 from medlake.synth.config import SynthConfig, SynthConfigError
 
 __all__ = ["Population", "build_population", "id_numbers"]
 
 _WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
-_CHECK = np.array(list("10X98765432"))
+_CHECK = np.array(list(CHECK_CHARS))
 _PHONE_PREFIXES = np.array(
     [
         130,
