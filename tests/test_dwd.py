@@ -8,7 +8,7 @@ import pytest
 
 from medlake.engine import get_engine
 from medlake.identifiers import normalize_id_number
-from medlake.lake.dwd import dwd_path, load_dwd_table, normalize_id_number_expr
+from medlake.lake.dwd import dwd_path, load_dwd_table, normalize_id_number_column
 from medlake.lake.ods import load_source_table
 from medlake.lake.quarantine import quarantine_path
 from medlake.sources import source
@@ -29,7 +29,7 @@ def test_vectorized_id_normalization_agrees_with_the_scalar_rules(raw: str) -> N
     import narwhals as nw
 
     frame = nw.from_native(pl.DataFrame({"id": [raw]}))
-    got = frame.select(normalize_id_number_expr("id").alias("id")).to_native()["id"][0]
+    got = normalize_id_number_column(frame.lazy(), "id").collect().to_native()["id"][0]
     assert got == normalize_id_number(raw)
 
 

@@ -37,7 +37,6 @@ __all__ = [
     "key_block_expr",
     "load_dwd_table",
     "normalize_id_number_column",
-    "normalize_id_number_expr",
 ]
 
 WATERMARK_KEY = "medlake.ods_seq"
@@ -129,16 +128,11 @@ def _upgraded_id(text: nw.Expr, remainder: nw.Expr) -> nw.Expr:
     )
 
 
-def normalize_id_number_expr(column: str) -> nw.Expr:
-    """GB 11643 normalization as a column expression (same rules as medlake.identifiers.normalize_id_number):
-    trim, full-width → ASCII, upper-case X, and upgrade a legacy 15-digit number (19YY + recomputed check)."""
-    text = _id_text(column)
-    return _upgraded_id(text, _legacy_remainder(text))
-
-
 def normalize_id_number_column(frame: nw.LazyFrame, column: str) -> nw.LazyFrame:
-    """:func:`normalize_id_number_expr` in three projections, each over a plain column: as one expression the
-    cleaned text is repeated hundreds of times, which Spark's code generator cannot compile (polars dedupes it)."""
+    """GB 11643 normalization of ``column`` (same rules as medlake.identifiers.normalize_id_number): trim,
+    full-width → ASCII, upper-case X, upgrade a legacy 15-digit number (19YY + recomputed check). Three projections,
+    each over a plain column: as one expression the cleaned text is repeated hundreds of times, which Spark's code
+    generator cannot compile (and polars evaluates ~10× slower)."""
     remainder = f"__{column}_remainder"
     return (
         frame.with_columns(_id_text(column).alias(column))
