@@ -1,32 +1,100 @@
-"""Where things live and which engine runs them, read from the environment once."""
+"""Where things live and which engine runs them, read from the environment once.
+
+The lake root is ``$MEDLAKE_HOME/lake`` unless ``MEDLAKE_LAKE_URI`` puts it elsewhere: another local folder, or an
+object store URI such as ``s3://bucket/medlake/lake`` (S3, MinIO, OSS, COS...). A remote lake is a
+``upath.UPath`` (backed by fsspec/s3fs), so ``settings.lake / "dwd" / "patient"`` keeps working and ``str()`` of it
+is the URI that delta-rs, polars and Spark are given. Object-store credentials come only from the environment
+(``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``):
+delta-rs, polars and s3fs each read them there; medlake never stores them.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
+from urllib.parse import unquote, urlparse
+
+from upath import UPath
 
 from medlake.errors import ConfigurationError
 
-__all__ = ["ENGINES", "Settings", "settings"]
+__all__ = ["ENGINES", "LakePath", "Settings", "is_remote", "lake_path", "settings", "subfolders"]
 
 ENGINES = ("polars", "spark")
+
+LakePath: TypeAlias = Path | UPath
+"""A location in the lake: a ``Path`` on a local/shared filesystem, a ``UPath`` in an object store. Both support
+``/``, ``.name``, ``.parent``, ``.exists()``, ``.is_dir()``, ``.iterdir()``, ``.glob()`` and ``str()``."""
+
+
+def lake_path(location: str | os.PathLike[str] | UPath) -> LakePath:
+    """``location`` (a path, a ``file://`` URI or an object-store URI) as a path object of the right kind.
+
+    Remote paths skip fsspec's listing cache: Delta tables are written by delta-rs or Spark behind fsspec's back,
+    so a cached listing would hide tables created since."""
+    if isinstance(location, UPath) and not isinstance(location, Path):
+        return location
+    text = os.fspath(location) if not isinstance(location, str) else location
+    if "://" not in text:
+        return Path(text)
+    parsed = urlparse(text)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    try:
+        return UPath(text, use_listings_cache=False)
+    except (ValueError, ImportError) as exc:  # an unknown scheme, or its fsspec backend is not installed
+        raise ConfigurationError(f"lake location {text!r}: {exc}") from None
+
+
+def is_remote(path: LakePath | str) -> bool:
+    """True for an object-store location (anything but a local/shared filesystem path)."""
+    if isinstance(path, str):
+        return "://" in path and not path.startswith("file://")
+    return not isinstance(path, Path)
+
+
+def subfolders(folder: LakePath) -> list[LakePath]:
+    """The folders directly below ``folder``, sorted by name; [] when ``folder`` does not exist.
+
+    On an object store a folder is a key prefix: one delimited LIST, no per-entry request."""
+    if is_remote(folder):
+        assert isinstance(folder, UPath)
+        try:
+            entries = folder.fs.ls(folder.path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = {str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"}
+        return [folder / name for name in sorted(names) if name]
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir())
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Root folder and engine. Every path medlake writes is below ``home``."""
+    """Root folder, engine and (optionally) where the lake lives. Every local path medlake writes is below
+    ``home``; the lake is too unless ``lake_uri`` (``MEDLAKE_LAKE_URI``) names another folder or an object store."""
 
     home: Path
     engine: str = "polars"
+    lake_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ConfigurationError(f"MEDLAKE_ENGINE={self.engine!r}: expected one of {', '.join(ENGINES)}")
+        if self.lake_uri:
+            lake_path(self.lake_uri)  # an unknown scheme fails here, not at the first write
 
     @property
-    def lake(self) -> Path:
-        return self.home / "lake"
+    def lake(self) -> LakePath:
+        """The lake root: ``home/lake``, or ``lake_uri`` as a Path (local) or UPath (object store)."""
+        return lake_path(self.lake_uri.rstrip("/")) if self.lake_uri else self.home / "lake"
+
+    @property
+    def lake_is_remote(self) -> bool:
+        return bool(self.lake_uri) and is_remote(self.lake_uri or "")
 
     @property
     def landing(self) -> Path:
@@ -45,11 +113,22 @@ class Settings:
         """Scratch space (dbt's external files, Spark's ivy cache, lineage events)."""
         return self.home / "work"
 
-    def table_path(self, layer: str, name: str) -> Path:
+    def table_path(self, layer: str, name: str) -> LakePath:
         return self.lake / layer / name
 
 
+def _lake_uri_from_env() -> str | None:
+    value = os.environ.get("MEDLAKE_LAKE_URI", "").strip()
+    if not value:
+        return None
+    if "://" not in value:  # a plain local path: made absolute now, like MEDLAKE_HOME
+        return str(Path(value).resolve())
+    return value
+
+
 def settings() -> Settings:
-    """Settings from ``MEDLAKE_HOME`` (default ``./.medlake``) and ``MEDLAKE_ENGINE`` (default ``polars``)."""
+    """Settings from ``MEDLAKE_HOME`` (default ``./.medlake``), ``MEDLAKE_ENGINE`` (default ``polars``) and
+    ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``)."""
     home = Path(os.environ.get("MEDLAKE_HOME") or ".medlake").resolve()
-    return Settings(home=home, engine=os.environ.get("MEDLAKE_ENGINE", "polars").strip().lower() or "polars")
+    return Settings(home=home, engine=os.environ.get("MEDLAKE_ENGINE", "polars").strip().lower() or "polars",
+                    lake_uri=_lake_uri_from_env())

@@ -23,11 +23,12 @@ class LakeResource(ConfigurableResource):
 
     home: str
     engine_name: str = "polars"
+    lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
     _engine: Any = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), engine=self.engine_name)
+        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None)
 
     @property
     def engine(self) -> Engine:
@@ -61,9 +62,10 @@ def _spark_profiles_dir(current: Settings) -> Path:
 def resources_for(current: Settings | None = None) -> dict[str, Any]:
     """The resources of one environment. ``MEDLAKE_ENGINE`` picks the row; the home comes from ``MEDLAKE_HOME``."""
     current = current or settings()
-    home = str(current.home)
+    home, lake_uri = str(current.home), current.lake_uri or ""
     return {
-        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars"), "dbt": _dbt("polars")},
-        "spark": lambda: {"lake": LakeResource(home=home, engine_name="spark"),
+        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri),
+                           "dbt": _dbt("polars")},
+        "spark": lambda: {"lake": LakeResource(home=home, engine_name="spark", lake_uri=lake_uri),
                           "dbt": _dbt("spark", _spark_profiles_dir(current))},
     }[current.engine]()

@@ -9,7 +9,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from medlake.config import Settings, settings
+from medlake.config import Settings, settings, subfolders
 from medlake.layers import Layer
 from medlake.lineage.catalog import CatalogEntry, catalog
 from medlake.lineage.delta_log import delta_snapshot
@@ -28,9 +28,8 @@ class LakeStatus:
 
 
 def _folder_counts(settings_: Settings, folder: str) -> dict[str, int]:
-    root = settings_.lake / folder
     counts = {}
-    for path in sorted(root.glob("*")) if root.is_dir() else []:
+    for path in subfolders(settings_.lake / folder):
         snap = delta_snapshot(path)
         if snap is not None:
             counts[path.name] = snap.rows or 0
@@ -40,8 +39,7 @@ def _folder_counts(settings_: Settings, folder: str) -> dict[str, int]:
 def lake_status(current: Settings | None = None) -> LakeStatus:
     current = current or settings()
     status = LakeStatus(tables=catalog(current), quarantined=_folder_counts(current, "quarantine"))
-    audit = current.lake / "audit"
-    for path in sorted(audit.glob("ods_loads_*")) if audit.is_dir() else []:
+    for path in (p for p in subfolders(current.lake / "audit") if p.name.startswith("ods_loads_")):
         for row in pl.read_delta(str(path)).group_by("status").len().iter_rows():
             status.loads[row[0]] = status.loads.get(row[0], 0) + row[1]
     for entry in status.tables:
@@ -71,7 +69,7 @@ def print_status(current: Settings | None = None, console: Console | None = None
         console.print(table)
     governed = {
         f"{folder.name}.{name}": rows
-        for folder in sorted(current_settings.lake.glob("*")) if folder.name not in _NOT_GOVERNED
+        for folder in subfolders(current_settings.lake) if folder.name not in _NOT_GOVERNED
         for name, rows in _folder_counts(current_settings, folder.name).items()
     }
     if governed:

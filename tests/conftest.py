@@ -64,3 +64,10 @@ def _number(text: str | None) -> float:
         return float(text or 0)
     except ValueError:  # an amount that is not a number is not in the sums
         return 0.0
+
+
+@pytest.fixture(autouse=True)
+def _lake_on_local_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build their own lakes below tmp paths: a ``MEDLAKE_LAKE_URI`` in the developer's shell must not send
+    them to a real object store (tests/test_object_store.py sets it where it wants one)."""
+    monkeypatch.delenv("MEDLAKE_LAKE_URI", raising=False)

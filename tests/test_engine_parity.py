@@ -1,6 +1,7 @@
-"""Engine parity: the same asset graph (ODS → DWD → dbt subject themes → metrics, with the DWD quality checks and
-the EMPI) materialized by ``medlake.pipeline.materialize`` with ``MEDLAKE_ENGINE=polars`` and ``=spark`` on the same
-synthetic deliveries, in two homes; every Delta table must hold the same rows (counts and content checksums).
+"""Engine parity: the full demo pipeline (ODS → DWD → dbt subject themes → metrics, with the DWD quality checks
+and the EMPI, and the scenario workflows' quality / transcode / mask / EMPI operators) materialized by
+``medlake.pipeline.materialize`` with ``MEDLAKE_ENGINE=polars`` and ``=spark`` on the same synthetic deliveries,
+in two homes; every Delta table must hold the same rows (counts and content checksums).
 
 Each engine runs in its own process (the Dagster definitions bind the engine at import), both at once."""
 
@@ -23,7 +24,7 @@ from medlake.synth import SynthConfig, generate
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("engine_parity")]
 
-SELECTION = "group:ods or group:dwd or group:theme or group:metric"
+SELECTION = "*"  # the full demo pipeline: every asset of the medlake_all job, scenario workflows included
 ENGINES = ("polars", "spark")
 # defect_rate scaled up so that a small input still exercises quarantine, nulled fields and re-deliveries
 INPUT = SynthConfig(patients=200, days=2, institutions=2, history_days=2, seed=20260101, defect_rate=10)
@@ -34,7 +35,8 @@ _RUN = (
 
 
 def _run(engine: str, home: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "MEDLAKE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "MEDLAKE_ENGINE": engine}
+    env = {**os.environ, "MEDLAKE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "MEDLAKE_ENGINE": engine,
+           "MEDLAKE_MASK_SALT": os.environ.get("MEDLAKE_MASK_SALT") or "parity-salt"}
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     log = (home / "run.log").open("w")
     return subprocess.Popen([sys.executable, "-c", _RUN, SELECTION], env=env, stdout=subprocess.PIPE, stderr=log,
@@ -63,7 +65,7 @@ def test_every_table_is_identical_on_both_engines(homes: dict[str, Settings]) ->
     polars_lake, spark_lake = homes["polars"].lake, homes["spark"].lake
     assert compare_lakes(polars_lake, spark_lake) == []
     tables = lake_fingerprints(spark_lake)
-    for layer in ("ods", "dwd", "theme", "metric", "quarantine"):
+    for layer in ("ods", "dwd", "theme", "metric", "quarantine", "governed", "report", "share", "research"):
         assert any(t.startswith(f"{layer}/") and f.rows for t, f in tables.items()), layer
     assert tables["dwd/settlement"].rows > 500 and tables["quarantine/dwd_settlement"].rows > 0
 
@@ -74,14 +76,17 @@ def _writer(path: Path) -> str:
 
 def test_each_engine_wrote_its_own_lake(homes: dict[str, Settings]) -> None:
     """The spark lake's ODS/DWD/metric tables were committed by Spark and its themes by dbt-spark; not delta-rs."""
-    for table in ("ods/encounter", "dwd/encounter", "theme/encounters", "metric/visits_daily"):
+    for table in ("ods/encounter", "dwd/encounter", "theme/encounters", "metric/visits_daily",
+                  "governed/insurance_order_item_national", "research/hospital_patient_deidentified"):
         assert "Apache-Spark" in _writer(homes["spark"].lake / table), table
         assert "delta-rs" in _writer(homes["polars"].lake / table), table
 
 
 @pytest.mark.parametrize("table", ["dwd/patient", "dwd/settlement", "metric/fund_payout_monthly",
                                    "metric/inpatient_length_of_stay", "metric/visits_daily", "theme/encounters",
-                                   "theme/settlements", "theme/patients"])
+                                   "theme/settlements", "theme/patients", "governed/insurance_settlement_review",
+                                   "governed/hospital_order_item_national", "research/hospital_patient_deidentified",
+                                   "report/cdc_diagnosis_icd10", "governed/health_commission_patient_index"])
 def test_column_types_are_the_same(homes: dict[str, Settings], table: str) -> None:
     schemas = {e: pl.read_delta(str(homes[e].lake / table)).drop("_loaded_at", strict=False).schema for e in ENGINES}
     assert schemas["spark"] == schemas["polars"]

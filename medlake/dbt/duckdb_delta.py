@@ -7,7 +7,6 @@ then hands the file to the model's plugin (``store``); this plugin turns that fi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -25,7 +24,7 @@ class Plugin(_DeltaReader):
         root = config.get("lake_root")
         if not root:
             raise ValueError("medlake.dbt.duckdb_delta needs 'lake_root' in its plugin config (profiles.yml)")
-        self.lake_root = Path(root)
+        self.lake_root = str(root).rstrip("/")  # a folder or an object-store URI (MEDLAKE_LAKE_URI)
 
     def store(self, target_config: TargetConfig) -> None:
         if target_config.location is None:
@@ -33,7 +32,7 @@ class Plugin(_DeltaReader):
         name = str(target_config.config.get("delta_name") or target_config.relation.identifier)
         data = pq.read_table(target_config.location.path)
         write_deltalake(
-            str(self.lake_root / name),
+            f"{self.lake_root}/{name}",
             data,
             mode="overwrite",
             schema_mode="overwrite",

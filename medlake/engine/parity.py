@@ -22,6 +22,7 @@ RUNTIME_COLUMNS: dict[str, tuple[str, ...]] = {
     "dwd/master_patient_index": ("batch_id",),  # the Dagster run id
     "dwd/empi_review": ("batch_id",),
     "dwd/golden_record": ("updated_at",),  # when the golden record was last rebuilt
+    "governance/transcode_review": ("first_seen", "last_seen"),
 }
 
 

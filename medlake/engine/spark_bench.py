@@ -4,7 +4,8 @@
   1000000 100000`` prints one JSON object. Each engine gets its own copy of the same target table; the timings cover
   the engine call only (Spark's session start is reported apart), and the two merged tables are compared row for
   row afterwards, so a fast but wrong engine cannot win.
-- :func:`bench_pipeline`: the whole spine (ODS → DWD → dbt themes → metrics, with checks and EMPI) through
+- :func:`bench_pipeline`: the full pipeline (ODS → DWD → dbt themes → metrics with checks and EMPI, and the
+  scenario workflows' quality / transcode / mask / EMPI operators) through
   ``medlake.pipeline.materialize`` on the same synthetic deliveries, one process per engine, one after the other.
   ``python -m medlake.engine.spark_bench pipeline 1000 3`` (patients, days). Wall time per run includes process
   start, Dagster, and on Spark both JVM starts (the engine's and dbt-spark's); the lakes are compared with
@@ -33,7 +34,7 @@ from medlake.engine.polars_engine import PolarsEngine
 
 __all__ = ["PIPELINE_SELECTION", "bench_merge", "bench_pipeline", "settlement_batches"]
 
-PIPELINE_SELECTION = "group:ods or group:dwd or group:theme or group:metric"
+PIPELINE_SELECTION = "*"  # every asset of the medlake_all job: the spine plus the scenario workflows
 _MATERIALIZE = (
     "import json, sys; from medlake.pipeline import materialize; o = materialize(sys.argv[1]); "
     "print(json.dumps({'success': o.success, 'failed_steps': o.failed_steps}))"
@@ -124,7 +125,8 @@ def bench_merge(target_rows: int, increment_rows: int, cfg: Settings | None = No
 
 
 def _materialize(engine: str, home: Path, selection: str) -> tuple[float, dict[str, Any]]:
-    env = {**os.environ, "MEDLAKE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "MEDLAKE_ENGINE": engine}
+    env = {**os.environ, "MEDLAKE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "MEDLAKE_ENGINE": engine,
+           "MEDLAKE_MASK_SALT": os.environ.get("MEDLAKE_MASK_SALT") or "parity-salt"}
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     with (home / "run.log").open("w") as log:
         seconds, proc = _timed(lambda: subprocess.run(

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from medlake.config import Settings, settings
+from medlake.config import Settings, settings, subfolders
 from medlake.layers import Layer
 from medlake.lineage.delta_log import delta_snapshot
 from medlake.sources import SOURCES
@@ -99,8 +99,7 @@ def catalog(config: Settings | None = None) -> list[CatalogEntry]:
     checks = _last_checks(cfg)
     entries = []
     for layer in Layer:
-        folder = cfg.lake / layer.value
-        for path in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
+        for path in subfolders(cfg.lake / layer.value):
             snapshot = delta_snapshot(path)
             if snapshot is None:
                 continue

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+
+from medlake.config import LakePath
 
 __all__ = ["DeltaSnapshot", "delta_snapshot"]
 
@@ -34,8 +35,9 @@ def _last_commit(table: DeltaTable) -> tuple[datetime | None, str]:
     return when, str(history[0].get("operation", ""))
 
 
-def delta_snapshot(location: str | Path) -> DeltaSnapshot | None:
-    """Log-only facts of the Delta table at ``location``; None when there is no Delta table there."""
+def delta_snapshot(location: str | LakePath) -> DeltaSnapshot | None:
+    """Log-only facts of the Delta table at ``location`` (a local path or an object-store URI: delta-rs reads the
+    log there itself, with credentials from the environment); None when there is no Delta table there."""
     try:
         if not DeltaTable.is_deltatable(str(location)):
             return None

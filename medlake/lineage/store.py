@@ -32,7 +32,7 @@ from typing import Any
 
 import networkx as nx
 
-from medlake.config import Settings, settings
+from medlake.config import LakePath, Settings, lake_path, settings
 from medlake.layers import Layer
 from medlake.lineage.errors import LineageError
 from medlake.lineage.events import JOB_NAMESPACE, dataset_identity
@@ -123,8 +123,8 @@ def _table_label(name: str) -> tuple[str, str]:
 class LineageGraph:
     """A queryable, persistable lineage graph. ``lake`` resolves ``dwd.patient``-style names to locations."""
 
-    def __init__(self, lake: Path | None = None, graph: nx.DiGraph | None = None) -> None:
-        self.lake = lake if lake is not None else settings().lake
+    def __init__(self, lake: LakePath | str | None = None, graph: nx.DiGraph | None = None) -> None:
+        self.lake: LakePath = lake_path(lake) if lake is not None else settings().lake
         self.g: nx.DiGraph = graph if graph is not None else nx.DiGraph()
 
     # ---- naming -------------------------------------------------------------------------------------------------
@@ -353,4 +353,4 @@ class LineageGraph:
             raise LineageError(f"{source}: no lineage graph yet; run `medlake lineage build`") from None
         except (json.JSONDecodeError, KeyError) as exc:
             raise LineageError(f"{source}: not a lineage graph ({exc})") from exc
-        return cls(lake=Path(payload.get("lake") or settings().lake), graph=graph)
+        return cls(lake=payload.get("lake") or settings().lake, graph=graph)

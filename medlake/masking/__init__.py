@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from medlake.masking.errors import MaskingConfigError, MaskingError
-from medlake.masking.hashing import salted_sha256
+from medlake.masking.hashing import hash_columns, salted_sha256
 from medlake.masking.operator import METHODS, ColumnRule, MaskConfig, MaskOperator
 
 __all__ = ["METHODS", "ColumnRule", "MaskConfig", "MaskOperator", "MaskingConfigError", "MaskingError",
-           "salted_sha256"]
+           "hash_columns", "salted_sha256"]

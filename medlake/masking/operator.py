@@ -25,9 +25,9 @@ from typing import Any, Literal
 import narwhals as nw
 
 from medlake.masking.errors import MaskingConfigError, MaskingError
-from medlake.masking.hashing import salted_sha256
+from medlake.masking.hashing import hash_columns
 from medlake.masking.rules import GENERALIZERS, PARTIAL_MASKS
-from medlake.operators.base import OperatorContext, OperatorResult
+from medlake.operators.base import OperatorContext, OperatorResult, count_rows
 
 __all__ = ["METHODS", "ColumnRule", "MaskConfig", "MaskOperator"]
 
@@ -107,7 +107,7 @@ class MaskConfig:
 
 
 class MaskOperator:
-    """Applies the column rules in one vectorized pass (plus one DuckDB pass for hashed columns)."""
+    """Applies the column rules as expressions of the frame's engine (hashing: see ``medlake.masking.hashing``)."""
 
     kind = "mask"
 
@@ -137,9 +137,10 @@ class MaskOperator:
         exprs = [_expression(r, schema[r.column]) for r in rules if r.method != "drop"]
         hashed = [r.column for r in rules if r.method == "hash"]
         salt = self._salt() if hashed else ""
-        table = salted_sha256(ctx.engine.to_arrow(frame.select(exprs)), hashed, salt)  # one pass, then hashes
+        masked = hash_columns(frame.select(exprs), hashed, salt)  # stays in the frame's engine
+        rows = count_rows(frame)
         return OperatorResult(
-            frame=ctx.engine.from_arrow(table), rows_in=table.num_rows, rows_out=table.num_rows,
+            frame=masked, rows_in=rows, rows_out=rows,
             metrics={
                 "methods": {r.column: r.method + (f":{r.format}" if r.format else "") for r in rules
                             if r.method != "keep"},

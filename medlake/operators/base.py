@@ -11,7 +11,7 @@ import narwhals as nw
 from medlake.config import Settings
 from medlake.engine.base import Engine
 
-__all__ = ["Operator", "OperatorContext", "OperatorResult", "StepStatus"]
+__all__ = ["Operator", "OperatorContext", "OperatorResult", "StepStatus", "count_rows"]
 
 
 class StepStatus(StrEnum):
@@ -51,3 +51,10 @@ class Operator(Protocol):
     kind: str  # the name used in workflow YAML, e.g. "quality", "transcode", "empi"
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult: ...
+
+
+def count_rows(frame: nw.LazyFrame | nw.DataFrame) -> int:
+    """Rows of a frame, counted by its engine (a Spark job, a polars scan) without collecting the rows."""
+    if isinstance(frame, nw.DataFrame):
+        return frame.shape[0]
+    return int(frame.select(nw.len()).collect().item())

@@ -15,18 +15,26 @@ wins over a severity key; unlisted rules take their severity's default (fatal→
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import narwhals as nw
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from medlake.errors import ConfigurationError, MedlakeError
-from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
+from medlake.lake.dwd import PARTITION_COLUMN
+from medlake.operators.base import OperatorContext, OperatorResult, StepStatus, count_rows
 from medlake.quality.lookups import register_lookups
-from medlake.quality.runner import CheckResult, append_results, run_contract, table_contract
+from medlake.quality.runner import (
+    REJECT_REASON,
+    CheckResult,
+    append_results,
+    flag_rows,
+    run_contract,
+    table_contract,
+)
 from medlake.standards.contracts import contract_rules
 from medlake.standards.rules import ACTIONS, Rule
 
@@ -99,11 +107,11 @@ class QualityOperator:
         return self.actions.get(rule.rule_id) or self.actions.get(rule.severity) or rule.default_action
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
-        data = ctx.engine.to_arrow(frame)
+        data = _CHECK_INPUT[frame.implementation](frame, ctx)
         table = self.table.removeprefix("dwd.")
         contract = table_contract(table, None if self.rules == "all" else list(self.rules), self.checks_dir)
         rules = contract_rules(contract, table)
-        results = run_contract(table, data, contract, by_institution=False)
+        results = run_contract(table, data, contract, by_institution=False, engine=ctx.engine.name)
         if self.record:
             append_results(results, ctx.settings)
         failed = {r.rule_id: r for r in results if r.failed or r.outcome == "error"}
@@ -114,25 +122,17 @@ class QualityOperator:
         gate = [failed[r.rule_id] for r in by_action["fail"]]
         if gate:
             raise QualityGateError(table, gate)
-        rejected, kept = None, data
+        rows_in = count_rows(frame)
+        # the DWD layout column is not governed data: the checks never see it and the output does not carry it
+        rejected, kept, rows_rejected = None, frame.drop(PARTITION_COLUMN, strict=False), 0
         quarantine = [r for r in by_action["quarantine"] if r.predicate]
-        if quarantine:
-            rows = failing_rows(data, table, quarantine)
-            reason: dict[int, str] = {}
-            for rule in quarantine:
-                for position in rows.get(rule.rule_id, []):
-                    reason.setdefault(position, rule.rule_id)
-            positions = sorted(reason)
-            mask = pa.array([False] * data.num_rows)
-            if positions:
-                flags = [False] * data.num_rows
-                for p in positions:
-                    flags[p] = True
-                mask = pa.array(flags)
-                rejects = data.take(positions).append_column(
-                    "_reject_reason", pa.array([reason[p] for p in positions], pa.string()))
-                rejected = ctx.engine.from_arrow(rejects)
-            kept = data.filter(pc.invert(mask))
+        if quarantine:  # rows are flagged where the checks ran; only the count comes back
+            flagged = ctx.engine.persist(flag_rows(table, data, quarantine, engine=ctx.engine.name))
+            reason = nw.col(REJECT_REASON)
+            rows_rejected = count_rows(flagged.filter(~reason.is_null()))
+            kept = flagged.filter(reason.is_null()).drop(REJECT_REASON)
+            if rows_rejected:
+                rejected = flagged.filter(~reason.is_null())
         warned = by_action["warn"] + [r for r in by_action["quarantine"] if not r.predicate]
         status = StepStatus.WARN if warned or rejected is not None else StepStatus.OK
         metrics = {
@@ -144,6 +144,14 @@ class QualityOperator:
         if ctx.log is not None and failed:
             ctx.log.warning(f"{table}: {len(failed)} checks failed: {', '.join(sorted(failed))}")
         return OperatorResult(
-            frame=ctx.engine.from_arrow(kept), rejected=rejected, rows_in=data.num_rows, rows_out=kept.num_rows,
-            rows_rejected=data.num_rows - kept.num_rows, status=status, metrics=metrics,
+            frame=kept, rejected=rejected, rows_in=rows_in, rows_out=rows_in - rows_rejected,
+            rows_rejected=rows_rejected, status=status, metrics=metrics,
         )
+
+
+# What the check backends take per frame backend: DuckDB reads an Arrow table (polars → Arrow is zero-copy);
+# Spark checks the DataFrame itself, cached because Soda and the row flagging both scan it.
+_CHECK_INPUT: dict[nw.Implementation, Callable[[nw.LazyFrame, OperatorContext], Any]] = {
+    nw.Implementation.POLARS: lambda frame, ctx: ctx.engine.to_arrow(frame),
+    nw.Implementation.PYSPARK: lambda frame, ctx: nw.to_native(ctx.engine.persist(frame)),
+}

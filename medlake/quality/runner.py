@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import narwhals as nw
 import pyarrow as pa
 import yaml
 
-from medlake.config import Settings
+from medlake.config import LakePath, Settings, is_remote
 from medlake.config import settings as current_settings
 from medlake.errors import MedlakeError, TableNotFoundError
 from medlake.lake.dwd import PARTITION_COLUMN
@@ -30,10 +31,12 @@ from medlake.standards.rules import Rule
 os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 
 __all__ = [
+    "REJECT_REASON",
     "RESULTS_TABLE",
     "CheckResult",
     "QualityRunError",
     "append_results",
+    "flag_rows",
     "open_table",
     "run_checks",
     "run_contract",
@@ -41,6 +44,7 @@ __all__ = [
 ]
 
 RESULTS_TABLE = ("quality", "check_results")
+REJECT_REASON = "_reject_reason"
 # missing_count comes last: invalid and duplicate checks report it too
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _COUNT_KEYS = ("failed_rows_count", "invalid_count", "duplicate_count", "missing_count")
@@ -72,8 +76,8 @@ class CheckResult:
         return self.outcome in ("fail", "warn")
 
 
-def open_table(delta_path: Path) -> pa.dataset.Dataset:
-    """A Delta table as a lazily scanned pyarrow dataset."""
+def open_table(delta_path: LakePath | str) -> pa.dataset.Dataset:
+    """A Delta table (local path or object-store URI) as a lazily scanned pyarrow dataset."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError as _DeltaMissing
 
@@ -128,23 +132,34 @@ def _spark_contract(contract: dict[str, Any]) -> dict[str, Any]:
     return spark_contract(contract)
 
 
+def _duckdb_frame(con: Any, sql: str) -> nw.LazyFrame:
+    import polars as pl
+
+    result = pl.from_arrow(con.sql(sql).to_arrow_table())
+    assert isinstance(result, pl.DataFrame)
+    return nw.from_native(result.lazy())
+
+
 @dataclass(frozen=True)
 class _CheckBackend:
     """Where an engine's checks run: how the table is opened, connected (``execute(sql).fetchall()``,
-    ``register``, ``close``) and handed to Soda, and the contract as that data source reads it."""
+    ``register``, ``close``) and handed to Soda, the contract as that data source reads it, and a query's rows
+    as a frame of the engine (``frame``)."""
 
     open: Callable[[Path], Any]
     connect: Callable[[str, Any, str | None], Any]
     source: Callable[[Any], Any]
     contract: Callable[[dict[str, Any]], dict[str, Any]]
+    frame: Callable[[Any, str], nw.LazyFrame]
 
 
 # MEDLAKE_ENGINE → backend: polars runs Soda on DuckDB over a delta-rs read, spark on a SparkSession temp view
 _BACKENDS: dict[str, _CheckBackend] = {
     "polars": _CheckBackend(open=lambda path: open_table(path), connect=_connect, source=_duckdb_source,
-                            contract=lambda contract: contract),
+                            contract=lambda contract: contract, frame=_duckdb_frame),
     "spark": _CheckBackend(open=lambda path: path, connect=_spark_connect,
-                           source=lambda con: con.data_source(), contract=_spark_contract),
+                           source=lambda con: con.data_source(), contract=_spark_contract,
+                           frame=lambda con, sql: nw.from_native(con.frame(sql))),
 }
 
 
@@ -253,6 +268,27 @@ def run_contract(
     return results
 
 
+def flag_rows(table: str, data: Any, rules: list[Rule], *, engine: str | None = None) -> nw.LazyFrame:
+    """``data`` (as ``run_contract`` takes it; on Spark also a DataFrame) with ``REJECT_REASON``: the id of the
+    first of ``rules`` (row-level ones, in the order given) that the row fails, null when it passes them all. Runs
+    where the checks run (DuckDB or Spark), so the rows never leave the engine; the lookups the rules need are
+    registered first."""
+    row_rules = [r for r in rules if r.predicate]
+    backend = _backend(engine)
+    con = backend.connect(table, data, None)
+    try:
+        register_lookups(con, table, row_rules)
+        cases = " ".join(f"WHEN coalesce(({r.predicate}), false) THEN '{_sql_text(r.rule_id)}'" for r in row_rules)
+        reason = f"CASE {cases} END" if cases else "CAST(NULL AS VARCHAR)"
+        return backend.frame(con, f'SELECT *, {reason} AS {REJECT_REASON} FROM main."{table}"')
+    finally:
+        con.close()
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")
+
+
 def table_contract(table: str, rule_ids: list[str] | None = None, checks_dir: Path | None = None) -> dict[str, Any]:
     """The generated contract of ``table``, narrowed to ``rule_ids``; unknown ids raise QualityRunError."""
     contract = load_contract(table, checks_dir)
@@ -265,7 +301,7 @@ def table_contract(table: str, rule_ids: list[str] | None = None, checks_dir: Pa
 
 def run_checks(
     table: str,
-    delta_path: Path,
+    delta_path: LakePath | str,
     *,
     batch_id: str | None = None,
     rule_ids: list[str] | None = None,
@@ -312,6 +348,7 @@ def append_results(results: list[CheckResult], settings: Settings) -> int:
     rows = _result_rows(results, datetime.now(UTC))
     table = pa.Table.from_pylist(rows, schema=_RESULT_SCHEMA)
     path = settings.table_path(*RESULTS_TABLE)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not is_remote(path):  # an object store has no folders to create; delta-rs writes the keys
+        path.parent.mkdir(parents=True, exist_ok=True)
     write_deltalake(str(path), table, mode="append")
     return table.num_rows

@@ -18,6 +18,7 @@ and the ``main`` schema is dropped from table names: the table is a session-loca
 from __future__ import annotations
 
 import copy
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from medlake.standards.contracts import DATA_SOURCE_NAME
 __all__ = ["SparkCheckConnection", "spark_contract", "spark_sql"]
 
 _SQL_KEYS = ("expression", "query")
+_SHARED_SESSION_LOCK = threading.RLock()
 # the contracts' DuckDB column types as Spark reports them (medlake's Spark session stores TIMESTAMP_NTZ)
 _SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DECIMAL": "decimal", "DATE": "date",
                 "TIMESTAMP": "timestamp_ntz"}
@@ -99,7 +101,15 @@ class SparkCheckConnection:
     def __init__(self, table: str, data: Any, batch_id: str | None) -> None:
         from medlake.engine.spark_session import get_spark
 
-        self.session = get_spark().newSession()
+        self._lock: Any = None
+        if _is_spark_frame(data):
+            # A DataFrame belongs to its session: its views are registered there, so the connection holds that
+            # session's lock until close (temp view names are per table, not per run).
+            self._lock = _SHARED_SESSION_LOCK
+            self._lock.acquire()
+            self.session = data.sparkSession
+        else:
+            self.session = get_spark().newSession()
         frame = self._frame(data)
         if PARTITION_COLUMN in frame.columns:  # the physical partition column is layout, not a governed column
             frame = frame.drop(PARTITION_COLUMN)
@@ -111,6 +121,8 @@ class SparkCheckConnection:
     def _frame(self, data: Any) -> Any:
         import pyarrow.dataset as ds
 
+        if _is_spark_frame(data):
+            return data
         if isinstance(data, Path):
             return self.session.read.format("delta").load(str(data))
         if isinstance(data, ds.Dataset):
@@ -128,5 +140,18 @@ class SparkCheckConnection:
 
         return SparkDataFrameDataSourceImpl.from_existing_session(self.session, DATA_SOURCE_NAME)
 
+    def frame(self, sql: str) -> Any:
+        """The result of a query as a (lazy) Spark DataFrame of this session."""
+        return self.session.sql(spark_sql(sql))
+
     def close(self) -> None:
-        self._cached.unpersist()
+        try:
+            self._cached.unpersist()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+
+def _is_spark_frame(data: Any) -> bool:
+    return type(data).__module__.startswith("pyspark.") and hasattr(data, "sparkSession")

@@ -123,15 +123,17 @@ class TranscodeOperator:
         )
         pairs = keyed.select(_INST, _CAT).unique().drop_nulls().collect().rows()
         mapping = ctx.engine.from_arrow(self._mapping_frame(sorted(pairs)).to_arrow())
-        joined = keyed.join(mapping, on=[_INST, _CAT, cfg.column], how="left").collect()
+        # the joined frame stays in the engine (polars: computed once; Spark: cached on the executors) and is
+        # read by the figures, the review and the output; only aggregates and distinct unmapped codes come back
+        joined = ctx.engine.persist(keyed.join(mapping, on=[_INST, _CAT, cfg.column], how="left"))
 
         by_institution = _rate_by_institution(joined, cfg.out_column)
+        rows_in = sum(v["rows"] for v in by_institution.values())
         mapped_rows = sum(v["mapped"] for v in by_institution.values())
         unmapped = nw.col(cfg.out_column).is_null()
         joined_at = time.perf_counter()
         review = self._review(joined.filter(unmapped & ~nw.col(cfg.column).is_null()), ctx)
-        out_cols = [c for c in joined.columns if c not in (_INST, _CAT)]
-        rows_in = joined.shape[0]
+        out_cols = [c for c in joined.collect_schema().names() if c not in (_INST, _CAT)]
         rate = mapped_rows / rows_in if rows_in else 1.0
         metrics: dict[str, Any] = {
             "mapping_rate": round(rate, 4),
@@ -146,21 +148,18 @@ class TranscodeOperator:
             metrics["institutions_without_mapping"] = sorted({f"{i}/{c}" for i, c in missing})
         status = StepStatus.OK if rate >= cfg.warn_below else StepStatus.WARN
         if cfg.on_unmapped == "reject":
-            kept = joined.filter(~unmapped).select(out_cols)
             reason = nw.concat_str(nw.lit("unmapped "), nw.col(_CAT).fill_null("unknown-category"), nw.lit(" code"))
-            rejected = joined.filter(unmapped).select(*out_cols, reason.alias("_reject_reason"))
             return OperatorResult(
-                frame=ctx.engine.from_arrow(kept.to_arrow()),
-                rejected=ctx.engine.from_arrow(rejected.to_arrow()),
-                rows_in=rows_in, rows_out=kept.shape[0], rows_rejected=rejected.shape[0],
+                frame=joined.filter(~unmapped).select(out_cols),
+                rejected=joined.filter(unmapped).select(*out_cols, reason.alias("_reject_reason")),
+                rows_in=rows_in, rows_out=mapped_rows, rows_rejected=rows_in - mapped_rows,
                 status=status, metrics=metrics,
             )
         return OperatorResult(
-            frame=ctx.engine.from_arrow(joined.select(out_cols).to_arrow()),
-            rows_in=rows_in, rows_out=rows_in, status=status, metrics=metrics,
+            frame=joined.select(out_cols), rows_in=rows_in, rows_out=rows_in, status=status, metrics=metrics,
         )
 
-    def _review(self, unmapped: nw.DataFrame, ctx: OperatorContext) -> dict[str, Any]:
+    def _review(self, unmapped: nw.LazyFrame, ctx: OperatorContext) -> dict[str, Any]:
         """Distinct unmapped codes with suggestions, upserted into the review table."""
         cfg = self.config
         name = nw.col(cfg.name_column) if cfg.name_column else nw.col(cfg.column)
@@ -168,6 +167,7 @@ class TranscodeOperator:
             unmapped.with_columns(name.cast(nw.String).alias("_tc_name"))
             .group_by(_INST, _CAT, cfg.column)
             .agg(nw.col("_tc_name").max().alias("local_name"), nw.len().alias("occurrences"))
+            .collect()
             .to_arrow()
         )
         assert isinstance(distinct, pl.DataFrame)
@@ -193,11 +193,12 @@ class TranscodeOperator:
         return figures
 
 
-def _rate_by_institution(joined: nw.DataFrame, out_column: str) -> dict[str, dict[str, Any]]:
+def _rate_by_institution(joined: nw.LazyFrame, out_column: str) -> dict[str, dict[str, Any]]:
     counts = (
         joined.group_by(_INST)
         .agg(nw.len().alias("rows"), nw.col(out_column).count().alias("mapped"))
         .sort(_INST)
+        .collect()
         .rows(named=True)
     )
     return {
