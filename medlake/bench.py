@@ -2,7 +2,7 @@
 
     python -m medlake.bench                       # every benchmark at its default size
     python -m medlake.bench merge pipeline        # some of them
-    python -m medlake.bench pipeline --encounters 1000000
+    python -m medlake.bench pipeline --size 1000000   # encounters; spark_pipeline: patients
 
 Figures are printed with the machine's core count. Machines are shared and noisy: compare ratios measured in one
 run (MERGE vs append, Spark vs embedded), not absolute seconds across runs.
@@ -145,6 +145,12 @@ def _spark_merge(target_rows: int = 1_000_000) -> dict[str, Any]:
     return bench_merge(target_rows, target_rows // 10)
 
 
+def _spark_pipeline(patients: int = 1000) -> dict[str, Any]:
+    from medlake.engine.spark_bench import bench_pipeline as bench_engines
+
+    return bench_engines(patients, 3)
+
+
 BENCHMARKS: dict[str, Callable[[int], dict[str, Any]]] = {
     "generation": _generation,  # size: encounters
     "pipeline": bench_pipeline,  # size: encounters
@@ -153,9 +159,11 @@ BENCHMARKS: dict[str, Callable[[int], dict[str, Any]]] = {
     "empi": _empi,  # size: records
     "transcode": _transcode,  # size: rows
     "spark_merge": _spark_merge,  # size: target rows
+    "spark_pipeline": _spark_pipeline,  # size: patients (3 days, 2 institutions), the full demo on both engines
 }
 _DEFAULT_SIZES = {"generation": 1_000_000, "pipeline": 100_000, "merge": 10_000_000, "quality": 10_000_000,
-                  "empi": 1_000_000, "transcode": 1_000_000, "spark_merge": 1_000_000}
+                  "empi": 1_000_000, "transcode": 1_000_000, "spark_merge": 1_000_000,
+                  "spark_pipeline": 1000}
 
 
 def _child(name: str, size: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from medlake.config import Settings, settings
@@ -17,6 +17,7 @@ class RunOutcome:
     run_id: str
     failed_steps: tuple[str, ...]
     checks_failed: tuple[str, ...]
+    step_seconds: dict[str, float] = field(default_factory=dict)  # successful steps' durations, slowest first
 
 
 def _job(selection: str) -> Any:
@@ -49,4 +50,10 @@ def materialize(selection: str = "*", current: Settings | None = None) -> RunOut
         and (data := e.event_specific_data) is not None
         and not data.passed
     )
-    return RunOutcome(result.success, result.run_id, failed, checks_failed)
+    durations = {
+        e.step_key or "": round(float(e.event_specific_data.duration_ms) / 1000, 2)
+        for e in result.all_events
+        if e.is_step_success and e.event_specific_data is not None
+    }
+    slowest = dict(sorted(durations.items(), key=lambda kv: -kv[1]))
+    return RunOutcome(result.success, result.run_id, failed, checks_failed, slowest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import tempfile
@@ -12,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from medlake.empi.index import MasterPatientIndex
-from medlake.empi.model import ModelSettings
+from medlake.empi.model import BACKENDS, ModelSettings
 from medlake.empi.operator import DWD_PATIENT_FIELDS
 from medlake.empi.synthetic import synthetic_register
 
@@ -55,17 +56,23 @@ def bench_empi(
     model_settings: ModelSettings | None = None,
     records: pl.DataFrame | None = None,
     truth: pl.DataFrame | None = None,
+    backend: str = "polars",
 ) -> dict[str, Any]:
     """Link ``n_records`` end to end, then ``incremental`` more against them; figures as a dict.
 
     Pass ``records`` (DWD patient shape with ``record_id``) and ``truth`` (record_id, person_id) to benchmark
-    other data; otherwise the synthetic register is generated (not timed).
+    other data; otherwise the synthetic register is generated (not timed). ``backend`` is the engine whose Splink
+    backend links (``polars``: DuckDB; ``spark``: the SparkSession, started before the clock starts).
     """
     if records is None or truth is None:
         records, truth = _register(n_records + incremental, seed)
     base, extra = records.head(records.height - incremental), records.tail(incremental)
+    if backend == "spark":  # the JVM start is not the EMPI's cost
+        from medlake.engine.spark_session import get_spark
+
+        get_spark()
     with tempfile.TemporaryDirectory(prefix="medlake-empi-bench-") as scratch:
-        mpi = MasterPatientIndex(store_dir or Path(scratch), model_settings=model_settings)
+        mpi = MasterPatientIndex(store_dir or Path(scratch), model_settings=model_settings, engine=backend)
         started = time.perf_counter()
         full = mpi.link(base, DWD_PATIENT_FIELDS, batch_id="bench-full")
         full_seconds = time.perf_counter() - started
@@ -75,6 +82,7 @@ def bench_empi(
         inc_seconds = time.perf_counter() - started if inc else 0.0
         after = pairwise_quality(mpi.assignments(), truth) if inc else quality
     return {
+        "backend": backend,
         "records": base.height,
         **quality,
         "seconds": round(full_seconds, 2),
@@ -88,5 +96,15 @@ def bench_empi(
     }
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m medlake.empi.bench", description=__doc__)
+    parser.add_argument("records", type=int, nargs="?", default=100_000)
+    parser.add_argument("--incremental", type=int, default=10_000)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="polars",
+                        help="engine whose Splink backend links (polars: DuckDB, spark: SparkSession)")
+    args = parser.parse_args(argv)
+    print(bench_empi(args.records, incremental=args.incremental, backend=args.backend))
+
+
 if __name__ == "__main__":
-    print(bench_empi(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))
+    main(sys.argv[1:])

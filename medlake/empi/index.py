@@ -13,12 +13,12 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
 
+from medlake.config import LakePath, is_remote
 from medlake.empi.clusters import constrained_components
 from medlake.empi.errors import EmpiError, ManualDecisionError
 from medlake.empi.features import FEATURE_SCHEMA, standardize_records
@@ -26,6 +26,9 @@ from medlake.empi.field_map import FieldMap
 from medlake.empi.golden import golden_records
 from medlake.empi.model import PAIR_SCHEMA, LinkageModel, ModelSettings, blocking_candidates
 from medlake.empi.store import TABLES, EmpiStore, utc_now
+
+if TYPE_CHECKING:
+    from medlake.config import Settings
 
 __all__ = ["LinkResult", "MasterPatientIndex"]
 
@@ -89,26 +92,35 @@ def _id_pairs(left: pl.DataFrame, right: pl.DataFrame | None) -> pl.DataFrame:
 
 
 class MasterPatientIndex:
-    """Incremental EMPI whose state lives in Delta tables under ``store_dir``."""
+    """Incremental EMPI whose state lives in Delta tables under ``store_dir``.
+
+    ``engine`` picks the Splink backend (``medlake.empi.model.BACKENDS``: ``polars`` → DuckDB in process,
+    ``spark`` → the SparkSession of ``engine_settings``); the state and the saved model are the same for both, so
+    an index built on one engine continues incrementally on the other.
+    """
 
     def __init__(
         self,
-        store_dir: Path,
+        store_dir: LakePath | str,
         *,
         link_threshold: float = 0.95,
         review_threshold: float = 0.5,
         source_priority: Mapping[str, int] | None = None,
         model_settings: ModelSettings | None = None,
+        engine: str = "polars",
+        engine_settings: Settings | None = None,
     ) -> None:
         if not 0.0 < review_threshold <= link_threshold <= 1.0:
             raise EmpiError(
                 f"thresholds: need 0 < review_threshold ({review_threshold}) <= link_threshold ({link_threshold}) <= 1"
             )
-        self.store = EmpiStore(Path(store_dir))
+        self.store = EmpiStore(store_dir)
         self.link_threshold = link_threshold
         self.source_priority = dict(source_priority or {})
         base = model_settings or ModelSettings()
         self.model_settings = ModelSettings(**{**base.__dict__, "review_threshold": review_threshold})
+        self.engine = engine
+        self.engine_settings = engine_settings
 
     # ------------------------------------------------------------------ public API
 
@@ -167,14 +179,15 @@ class MasterPatientIndex:
         ).select(cols)
 
     def _model(self, training: pl.DataFrame, retrain: bool) -> tuple[LinkageModel, bool]:
-        model = LinkageModel(self.model_settings)
+        model = LinkageModel(self.model_settings, backend=self.engine, engine_settings=self.engine_settings)
         path = self.store.model_path
         if retrain or not path.exists():
             if training.height < 2:
                 model.close()
                 raise EmpiError(f"{path}: cannot train the EMPI model on {training.height} record(s)")
             model.train(training)
-            self.store.root.mkdir(parents=True, exist_ok=True)
+            if not is_remote(self.store.root):  # an object store has no folders to create
+                self.store.root.mkdir(parents=True, exist_ok=True)
             model.save(path)
             return model, True
         model.load(path, training.head(1) if training.height else training)

@@ -1,4 +1,12 @@
-"""The Fellegi–Sunter model on Splink (DuckDB backend): comparisons, training, and pair scoring.
+"""The Fellegi–Sunter model on Splink: comparisons, training, and pair scoring, on DuckDB or on Spark.
+
+The Splink backend follows the engine (:data:`BACKENDS`, keyed by ``Settings.engine``): ``polars`` runs Splink on an
+in-process DuckDB connection, ``spark`` on medlake's SparkSession (``SparkAPI``). Both evaluate the same comparison
+levels: on Spark, ``jaro_winkler`` and ``damerau_levenshtein`` are Arrow UDFs on rapidfuzz, the algorithms DuckDB
+implements (character-based; Splink's bundled Scala jar loads on Spark 4 but its commons-text Jaro–Winkler differs
+from DuckDB's by up to 0.12 on some pairs, so it is not registered). Training always runs on DuckDB over a bounded
+sample; the Spark backend scores (the part that grows with the data). A model saved by one backend loads on the
+other (its trained parameters are copied onto the comparisons rebuilt in the loading backend's dialect).
 
 Only the columns a field map provides are compared. Training uses a uniform sample of at most ``train_records``
 records; u is estimated from a deliberately sized random sample
@@ -9,11 +17,13 @@ score new records without retraining.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import polars as pl
@@ -21,7 +31,10 @@ import pyarrow as pa
 
 from medlake.empi.errors import EmpiError
 
-__all__ = ["PAIR_SCHEMA", "LinkageModel", "ModelSettings", "blocking_candidates"]
+if TYPE_CHECKING:
+    from medlake.config import LakePath, Settings
+
+__all__ = ["BACKENDS", "PAIR_SCHEMA", "LinkageModel", "ModelSettings", "blocking_candidates"]
 
 PAIR_SCHEMA: dict[str, pl.DataType] = {
     "record_a": pl.Utf8(),
@@ -42,8 +55,10 @@ class ModelSettings:
     em_pairs: float = 3e5
     seed: int = 11643
     review_threshold: float = 0.5  # pairs scored at or above this are kept (review or link)
-    threads: int = 2
-    memory_limit: str = "2GB"
+    threads: int = 2  # DuckDB backend
+    memory_limit: str = "2GB"  # DuckDB backend
+    spark_break_lineage: str = "persist"  # Spark backend: SparkAPI break_lineage_method (persist|parquet|checkpoint)
+    spark_partitions: int | None = None  # Spark backend: num_partitions_on_repartition (None: Splink's default)
 
 
 def _comparisons(columns: set[str]) -> list[Any]:
@@ -142,47 +157,262 @@ def _present_columns(features: pl.DataFrame) -> set[str]:
     return {c for c in _MODEL_COLUMNS if c in features.columns and features[c].null_count() < features.height}
 
 
-class LinkageModel:
-    """A Splink linker over one DuckDB connection; features are polars frames with FEATURE_SCHEMA columns."""
+def _settings_creator(columns: set[str]) -> Any:
+    from splink import SettingsCreator
 
-    def __init__(self, settings: ModelSettings | None = None) -> None:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=_comparisons(columns),
+        blocking_rules_to_generate_predictions=_blocking_rules(columns),
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+    )
+
+
+_LEVEL_PARAMETERS = ("m_probability", "u_probability", "fix_m_probability", "fix_u_probability")
+
+
+def _ported_settings(saved: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A model saved in another SQL dialect, rebuilt from this module's comparisons in ``dialect`` with the saved
+    prior and m/u values (the comparison SQL in the JSON is dialect-specific; the parameters are not)."""
+    columns = {"name_norm" if c["output_column_name"] == "name" else c["output_column_name"]
+               for c in saved["comparisons"]}
+    fresh = _settings_creator(columns).get_settings(dialect).as_dict()
+    names = [c["output_column_name"] for c in fresh["comparisons"]]
+    if names != [c["output_column_name"] for c in saved["comparisons"]]:
+        raise EmpiError(f"saved EMPI model compares {[c['output_column_name'] for c in saved['comparisons']]}, "
+                        f"this version builds {names}: retrain (link with retrain=True)")
+    for new, old in zip(fresh["comparisons"], saved["comparisons"], strict=True):
+        levels, old_levels = new["comparison_levels"], old["comparison_levels"]
+        if [lv["label_for_charts"] for lv in levels] != [lv["label_for_charts"] for lv in old_levels]:
+            raise EmpiError(f"saved EMPI model: levels of {new['output_column_name']} differ from this version's; "
+                            "retrain (link with retrain=True)")
+        for level, old_level in zip(levels, old_levels, strict=True):
+            level.update({k: old_level[k] for k in _LEVEL_PARAMETERS if k in old_level})
+    fresh["probability_two_random_records_match"] = saved["probability_two_random_records_match"]
+    return fresh
+
+
+# --------------------------------------------------------------------------- Splink backends, one per engine
+
+class SplinkBackend(Protocol):
+    """A Splink database API plus what differs per backend around it."""
+
+    db_api: Any
+    dialect: str
+
+    def register(self, table: pa.Table, name: str) -> Any: ...
+
+    def to_polars(self, result: Any, columns: Sequence[str]) -> pl.DataFrame: ...
+
+    def close(self) -> None: ...
+
+
+class _DuckDBBackend:
+    """Splink on an in-process DuckDB connection (the polars engine's backend)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, settings: ModelSettings, cfg: Settings | None) -> None:
         from splink import DuckDBAPI
 
-        self.settings = settings or ModelSettings()
         self._con = duckdb.connect()
-        self._con.execute(f"SET threads={int(self.settings.threads)}")
-        self._con.execute(f"SET memory_limit='{self.settings.memory_limit}'")
+        self._con.execute(f"SET threads={int(settings.threads)}")
+        self._con.execute(f"SET memory_limit='{settings.memory_limit}'")
         self._con.execute("SET enable_progress_bar=false")
-        self._db = DuckDBAPI(connection=self._con)
+        self.db_api = DuckDBAPI(connection=self._con)
+
+    def register(self, table: pa.Table, name: str) -> Any:
+        return self.db_api.register(table, table_name=name)
+
+    def to_polars(self, result: Any, columns: Sequence[str]) -> pl.DataFrame:
+        return result.as_duckdbpyrelation().pl().select(columns)
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _register_spark_functions(spark: Any) -> None:
+    """``jaro_winkler`` and ``damerau_levenshtein`` as Splink's Spark dialect calls them, with DuckDB's results:
+    rapidfuzz implements the algorithms DuckDB uses (character-based Jaro–Winkler, unrestricted Damerau–Levenshtein).
+
+    The UDFs are closures (cloudpickle ships them by value): a Python worker needs numpy, pyarrow and rapidfuzz,
+    not medlake.
+    """
+    from pyspark.sql.functions import arrow_udf
+
+    def pairwise(left: pa.Array, right: pa.Array, scorer: str) -> pa.Array:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from rapidfuzz import process
+        from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+        valid = pc.and_(pc.is_valid(left), pc.is_valid(right))
+        mask = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+        a, b = pc.filter(left, valid).to_pylist(), pc.filter(right, valid).to_pylist()
+        if scorer == "jaro_winkler":
+            out = np.zeros(len(mask), dtype=np.float64)
+            if a:
+                found = process.cpdist(a, b, scorer=JaroWinkler.similarity, dtype=np.float64, workers=1)
+                # DuckDB: similarity 0 when a side is empty, even against another empty string
+                out[mask] = np.where([not x or not y for x, y in zip(a, b, strict=True)], 0.0, found)
+            return pa.array(out, type=pa.float64(), mask=~mask)
+        out = np.zeros(len(mask), dtype=np.int64)
+        if a:
+            out[mask] = process.cpdist(a, b, scorer=DamerauLevenshtein.distance, workers=1)
+        return pa.array(out, type=pa.int64(), mask=~mask)
+
+    def jaro_winkler(left: pa.Array, right: pa.Array) -> pa.Array:
+        return pairwise(left, right, "jaro_winkler")
+
+    def damerau_levenshtein(left: pa.Array, right: pa.Array) -> pa.Array:
+        return pairwise(left, right, "damerau_levenshtein")
+
+    spark.udf.register("jaro_winkler", arrow_udf(jaro_winkler, "double"))
+    spark.udf.register("damerau_levenshtein", arrow_udf(damerau_levenshtein, "bigint"))
+
+
+def _double_literal(node: Any) -> Any:
+    """``CAST(0.25 AS DOUBLE)`` → ``0.25D``: what Splink's ``customspark`` sqlglot dialect does (a long decimal
+    literal would otherwise be parsed as DECIMAL, limited to 38 digits)."""
+    from sqlglot import exp
+
+    if (isinstance(node, exp.Cast) and node.to.is_type("double") and isinstance(node.this, exp.Literal)
+            and node.this.is_number and node.name != "Infinity"):
+        return exp.Literal.number(f"{node.this.name}D")
+    return node
+
+
+@cache
+def _spark_api_class() -> type:
+    """SparkAPI that remembers the temp views it creates, so a model can drop them (and their caches) on close,
+    and that renders its SQL without Splink's ``customspark`` dialect: that dialect subclasses sqlglot's Spark
+    generator, which the compiled sqlglot build (sqlglotc, in requirements.lock) refuses to instantiate
+    ("TypeError: interpreted classes cannot inherit from compiled", tobymao/sqlglot#7923)."""
+    import sqlglot
+    from splink import SparkAPI
+
+    class TrackedSparkAPI(SparkAPI):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            self.created: list[str] = []
+            super().__init__(**kwargs)
+
+        def _setup_for_execute_sql(self, sql: str, physical_name: str) -> str:
+            tree = sqlglot.parse_one(sql, read="spark").transform(_double_literal)
+            return tree.sql(dialect="spark", pretty=True)
+
+        def _table_registration(self, input: Any, table_name: str) -> None:
+            super()._table_registration(input, table_name)
+            self.created.append(table_name)
+
+        def _cleanup_for_execute_sql(self, table: Any, templated_name: str, physical_name: str) -> Any:
+            self.created.append(physical_name)
+            return super()._cleanup_for_execute_sql(table, templated_name, physical_name)
+
+        def _break_lineage_and_repartition(self, spark_df: Any, templated_name: str, physical_name: str) -> Any:
+            spark_df = super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
+            if templated_name == "__splink__agreement_pattern_counts":  # tiny, and every EM iteration reads it
+                spark_df = spark_df.persist()  # six times (one aggregation per comparison): 1.5-3 s an iteration
+            return spark_df
+
+    return TrackedSparkAPI
+
+
+class _SparkBackend:
+    """Splink on medlake's SparkSession (the spark engine's backend)."""
+
+    dialect = "spark"
+
+    def __init__(self, settings: ModelSettings, cfg: Settings | None) -> None:
+        from medlake.engine.spark_session import get_spark
+
+        self.spark = get_spark(cfg)
+        _register_spark_functions(self.spark)
+        self.db_api = _spark_api_class()(
+            spark_session=self.spark,
+            break_lineage_method=settings.spark_break_lineage,
+            num_partitions_on_repartition=settings.spark_partitions,
+            register_udfs_automatically=False,
+        )
+
+    def register(self, table: pa.Table, name: str) -> Any:
+        return self.db_api.register(table, table_name=name)
+
+    def to_polars(self, result: Any, columns: Sequence[str]) -> pl.DataFrame:
+        frame = self.spark.table(result.physical_name).select(*columns)
+        return pl.DataFrame(pl.from_arrow(frame.toArrow()))
+
+    def close(self) -> None:
+        for name in dict.fromkeys(reversed(self.db_api.created)):
+            try:
+                self.spark.catalog.dropTempView(name)  # also uncaches a persisted view
+            except Exception:  # already dropped by Splink, or never created: nothing to release
+                continue
+        self.db_api.created.clear()
+
+
+_TRAINING_BACKEND, _TRAINING_DIALECT = "polars", "duckdb"  # see LinkageModel.train
+
+BACKENDS: dict[str, Callable[[ModelSettings, Settings | None], SplinkBackend]] = {
+    "polars": _DuckDBBackend,
+    "spark": _SparkBackend,
+}
+"""Splink backend per engine name (``Settings.engine``)."""
+
+
+class LinkageModel:
+    """A Splink linker on one backend; features are polars frames with FEATURE_SCHEMA columns."""
+
+    def __init__(
+        self, settings: ModelSettings | None = None, backend: str = "polars", engine_settings: Settings | None = None
+    ) -> None:
+        self.settings = settings or ModelSettings()
+        try:
+            factory = BACKENDS[backend]
+        except KeyError:
+            raise EmpiError(f"EMPI backend {backend!r}: expected one of {', '.join(BACKENDS)}") from None
+        self.backend = backend
+        self._backend = factory(self.settings, engine_settings)
+        self._db = self._backend.db_api
         self._linker: Any = None
         self._counter = 0
+        self._prefix = f"empi_in_{uuid.uuid4().hex[:8]}"
         logging.getLogger("splink").setLevel(logging.WARNING)
 
     def _register(self, features: pl.DataFrame) -> Any:
         self._counter += 1
         table = features.select([c for c in features.columns if c not in {"fingerprint"}]).to_arrow()
-        return self._db.register(pa.table(table), table_name=f"empi_in_{self._counter}")
+        return self._backend.register(pa.table(table), f"{self._prefix}_{self._counter}")
 
     def train(self, features: pl.DataFrame) -> None:
-        """Estimate prior, u and m from ``features`` (one dedupe job)."""
-        from splink import Linker, SettingsCreator, block_on
+        """Estimate prior, u and m from ``features`` (one dedupe job).
+
+        Training always runs on DuckDB, in this process, on a sample of at most ``train_records`` records: the
+        cluster backends only score. So one input gives one model whichever engine runs the index (Splink picks
+        its u sample by the backend's SQL ``hash``, which differs between DuckDB and Spark), and training costs
+        seconds instead of ~70 small Spark jobs."""
+        from splink import Linker, block_on
         from splink.internals.exceptions import EMTrainingException
 
         s = self.settings
         if features.height > s.train_records:
             features = features.sample(n=s.train_records, seed=s.seed)
+        if self._backend.dialect != _TRAINING_DIALECT:
+            trainer = LinkageModel(self.settings, backend=_TRAINING_BACKEND)
+            try:
+                trainer.train(features)
+                trained_model = trainer._require().misc.save_model_to_json()
+            finally:
+                trainer.close()
+            ported = _ported_settings(trained_model, self._backend.dialect)
+            self._linker = Linker(self._register(features), ported, log_level=logging.WARNING)
+            return
         columns = _present_columns(features)
         if not columns:
             raise EmpiError("nothing to compare: every mapped field is empty")
-        creator = SettingsCreator(
-            link_type="dedupe_only",
-            unique_id_column_name="record_id",
-            comparisons=_comparisons(columns),
-            blocking_rules_to_generate_predictions=_blocking_rules(columns),
-            retain_matching_columns=False,
-            retain_intermediate_calculation_columns=False,
-        )
-        linker = Linker(self._register(features), creator, log_level=logging.WARNING)
+        linker = Linker(self._register(features), _settings_creator(columns), log_level=logging.WARNING)
         available = columns | ({"name_key"} if "name_norm" in columns else set())
         if "id_number" in columns:
             linker.training.estimate_probability_two_random_records_match([block_on("id_number")], recall=0.8)
@@ -213,16 +443,20 @@ class LinkageModel:
             )
         self._linker = linker
 
-    def load(self, path: Path, features: pl.DataFrame) -> None:
+    def load(self, path: LakePath, features: pl.DataFrame) -> None:
         """Use a saved model; ``features`` seeds the linker (it scores other tables too)."""
         from splink import Linker
 
         if not path.exists():
             raise EmpiError(f"{path}: no trained EMPI model; run a full link first")
-        self._linker = Linker(self._register(features), str(path), log_level=logging.WARNING)
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("sql_dialect") != self._backend.dialect:  # saved by the other engine's backend
+            saved = _ported_settings(saved, self._backend.dialect)
+        self._linker = Linker(self._register(features), saved, log_level=logging.WARNING)
 
-    def save(self, path: Path) -> None:
-        self._require().misc.save_model_to_json(str(path), overwrite=True)
+    def save(self, path: LakePath) -> None:
+        """The trained model as JSON at ``path`` (a local path or an object-store ``UPath``)."""
+        path.write_text(json.dumps(self._require().misc.save_model_to_json(), indent=1), encoding="utf-8")
 
     def _require(self) -> Any:
         if self._linker is None:
@@ -230,14 +464,15 @@ class LinkageModel:
         return self._linker
 
     def _pairs(self, result: Any) -> pl.DataFrame:
-        frame = result.as_duckdbpyrelation().pl()
+        frame = self._backend.to_polars(result, ["record_id_l", "record_id_r", "match_probability"])
         result.drop_table_from_database_and_remove_from_cache()
         if frame.height == 0:
             return pl.DataFrame(schema=PAIR_SCHEMA)
         return frame.select(
             pl.col("record_id_l").cast(pl.Utf8).alias("record_a"),
             pl.col("record_id_r").cast(pl.Utf8).alias("record_b"),
-            pl.col("match_probability").cast(pl.Float64).alias("score"),
+            # 12 decimals: the backends' log/pow differ in the last bits; stored scores must not
+            pl.col("match_probability").cast(pl.Float64).round(12).alias("score"),
             pl.lit("fellegi_sunter").alias("rule"),
         )
 
@@ -266,4 +501,4 @@ class LinkageModel:
         return self._pairs(result)
 
     def close(self) -> None:
-        self._con.close()
+        self._backend.close()

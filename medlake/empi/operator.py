@@ -71,10 +71,13 @@ class EmpiOperator:
             review_threshold=self.review_threshold,
             source_priority=self.source_priority,
             model_settings=self.model_settings,
+            engine=ctx.engine.name,
+            engine_settings=ctx.settings,
         )
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
-        # Splink runs on DuckDB in this process: a Spark frame is collected to polars (through Arrow) first.
+        # The index logic is polars in the driver: a Spark frame is collected (through Arrow) first; Splink then
+        # runs on the engine's backend (DuckDB in process, or the SparkSession).
         records = pl.DataFrame(pl.from_arrow(ctx.engine.to_arrow(frame)))
         if "record_id" not in records.columns and {"institution_code", "patient_id"} <= set(records.columns):
             records = records.with_columns(record_id=pl.col("institution_code") + ":" + pl.col("patient_id"))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import narwhals as nw
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
+from medlake.config import LakePath, lake_path
 from medlake.empi.features import FEATURE_SCHEMA
 from medlake.engine.polars_engine import PolarsEngine
 
@@ -49,15 +49,15 @@ def utc_now() -> datetime:
 class EmpiStore:
     """Reads and writes the five EMPI tables below ``root`` (one Delta table per folder)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: LakePath | str) -> None:
+        self.root = lake_path(root)  # a folder, or an object-store UPath below MEDLAKE_LAKE_URI
         self.engine = PolarsEngine()
 
     def path(self, table: str) -> str:
         return str(self.root / table)
 
     @property
-    def model_path(self) -> Path:
+    def model_path(self) -> LakePath:
         return self.root / "empi_model.json"
 
     def empty(self, table: str) -> pl.DataFrame:

@@ -18,12 +18,15 @@ __all__ = ["RUNTIME_COLUMNS", "TableFingerprint", "compare_lakes", "lake_fingerp
 
 # Columns that record when or in which run a row was written, not what it holds: "*" applies to every table.
 RUNTIME_COLUMNS: dict[str, tuple[str, ...]] = {
-    "*": ("_loaded_at", "logged_at", "quarantined_at", "checked_at", "created_at", "linked_at"),
+    "*": ("_loaded_at", "logged_at", "quarantined_at", "checked_at", "created_at", "linked_at", "run_id"),
     "dwd/master_patient_index": ("batch_id",),  # the Dagster run id
     "dwd/empi_review": ("batch_id",),
     "dwd/golden_record": ("updated_at",),  # when the golden record was last rebuilt
     "governance/transcode_review": ("first_seen", "last_seen"),
 }
+# Text columns holding a whole row as JSON (operator quarantine): the runtime keys inside are blanked the same way.
+_JSON_RECORD_COLUMNS: dict[str, str] = {"governance/quarantine": "record"}
+_RUNTIME_KEY = r'"({})":"[^"]*"'.format("|".join(RUNTIME_COLUMNS["*"]))
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ def table_fingerprint(path: Path, table: str) -> TableFingerprint:
     """Row count and content checksum of the Delta table at ``path`` (``table`` picks the runtime columns)."""
     frame = pl.read_delta(str(path))
     skip = set(RUNTIME_COLUMNS["*"]) | set(RUNTIME_COLUMNS.get(table, ()))
+    record = _JSON_RECORD_COLUMNS.get(table)
+    if record in frame.columns:
+        frame = frame.with_columns(pl.col(record).str.replace_all(_RUNTIME_KEY, '"$1":null'))
     canonical = _canonical(frame.drop([c for c in frame.columns if c in skip]))
     digest = hashlib.sha256(canonical.write_csv(null_value="\x00").encode("utf-8")).hexdigest()
     return TableFingerprint(table, frame.height, digest, tuple(canonical.columns))

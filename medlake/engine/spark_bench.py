@@ -37,7 +37,7 @@ __all__ = ["PIPELINE_SELECTION", "bench_merge", "bench_pipeline", "settlement_ba
 PIPELINE_SELECTION = "*"  # every asset of the medlake_all job: the spine plus the scenario workflows
 _MATERIALIZE = (
     "import json, sys; from medlake.pipeline import materialize; o = materialize(sys.argv[1]); "
-    "print(json.dumps({'success': o.success, 'failed_steps': o.failed_steps}))"
+    "print(json.dumps({'success': o.success, 'failed_steps': o.failed_steps, 'step_seconds': o.step_seconds}))"
 )
 
 _KEYS = ("setl_id",)
@@ -158,7 +158,8 @@ def bench_pipeline(
             shutil.copytree(delivered.landing, home / "landing")
             seconds, outcome = _materialize(engine, home, selection)
             figures[engine] = {"seconds": round(seconds, 1), "success": outcome["success"],
-                               "failed_steps": outcome["failed_steps"]}
+                               "failed_steps": outcome["failed_steps"],
+                               "slowest_steps": dict(list(outcome.get("step_seconds", {}).items())[:8])}
         differences = compare_lakes(root / "polars" / "lake", root / "spark" / "lake")
         return {
             "patients": patients,

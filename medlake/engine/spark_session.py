@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +188,7 @@ def session_conf(cfg: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2" if local else "",
         "spark.ui.enabled": "false" if local else "true",
         "spark.ui.showConsoleProgress": "false",
+
         "spark.driver.memory": "2g" if local else "",
         # local runs are short: C1-only JIT and the serial GC halve the warm-up of the first Delta write/MERGE
         "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" if local else "",
@@ -225,6 +227,10 @@ def get_spark(cfg: Settings | None = None) -> SparkSession:
         ivy, coordinates = ivy_home(), delta_maven_coordinates()
         resolve = _pinned_jars(ivy, coordinates) is None
         conf = launch_conf(cfg)
+        if conf["spark.master"].startswith("local"):
+            # Python UDF workers (the EMPI's similarity functions) must run this interpreter, with medlake's
+            # packages, not whatever python3 is first on PATH; cluster executors bring their own image instead
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = pyspark.sql.SparkSession.builder
         for key, value in conf.items():
             builder = builder.config(key, value)
