@@ -1,4 +1,8 @@
-"""Shared fixtures: an isolated MEDLAKE_HOME and a tiny hand-written delivery writer for unit tests."""
+"""Shared fixtures: an isolated MEDLAKE_HOME and a tiny hand-written delivery writer for unit tests.
+
+Expensive fixtures that a module's tests share (a materialized lake, a parity run) are session-scoped, not
+module-scoped: under ``pytest -n 2 --dist loadgroup`` a worker may run another module's tests in between, and
+pytest tears a module fixture down whenever the module changes (the parity run was built twice that way)."""
 
 from __future__ import annotations
 

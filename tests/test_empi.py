@@ -65,7 +65,7 @@ def _records(n: int = 2500, seed: int = 3) -> tuple[pl.DataFrame, pl.DataFrame]:
     return records, reg.truth.with_columns(record_id=rid)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def linked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame, pl.DataFrame]:
     records, truth = _records()
     store = tmp_path_factory.mktemp("empi") / "store"

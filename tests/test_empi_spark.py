@@ -39,12 +39,12 @@ def _masters(mpi: MasterPatientIndex) -> dict[str, str]:
     return dict(mpi.assignments().select("record_id", "master_id").iter_rows())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(home=tmp_path_factory.mktemp("empi-spark-home"), engine="spark")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def both(tmp_path_factory: pytest.TempPathFactory, spark_settings: Settings) -> dict[str, tuple[Path, pl.DataFrame]]:
     """The first FIRST records linked once per backend: store folder and assignments."""
     records, _ = _records()

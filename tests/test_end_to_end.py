@@ -128,14 +128,10 @@ def _expected_fund(settings: Settings) -> dict:
     return dict(fund)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    import os
-
     home = tmp_path_factory.mktemp("e2e") / "medlake"
     (home / "dagster").mkdir(parents=True)
-    os.environ["MEDLAKE_HOME"] = str(home)
-    os.environ.setdefault("MEDLAKE_MASK_SALT", "test-salt")
     settings = Settings(home=home)
     generate(SynthConfig(patients=400, days=3, institutions=3, seed=11, history_days=3), settings)
     return settings
@@ -144,13 +140,16 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def _materialize_all(settings: Settings):  # type: ignore[no-untyped-def]
     from medlake.definitions import defs
 
-    return materialize(
-        [*defs.assets, *defs.asset_checks], resources=resources_for(settings), instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    with pytest.MonkeyPatch.context() as env:  # dbt and the mask operator read these; nothing leaks to other tests
+        env.setenv("MEDLAKE_HOME", str(settings.home))
+        env.setenv("MEDLAKE_MASK_SALT", "test-salt")
+        return materialize(
+            [*defs.assets, *defs.asset_checks], resources=resources_for(settings),
+            instance=DagsterInstance.ephemeral(), raise_on_error=False,
+        )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def first_run(lake: Settings):  # type: ignore[no-untyped-def]
     return _materialize_all(lake)
 

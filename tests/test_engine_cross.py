@@ -38,7 +38,7 @@ DAYS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkEngine:
     cfg = Settings(home=tmp_path_factory.mktemp("spark_cross"))
     return SparkEngine(get_spark(cfg), cfg)

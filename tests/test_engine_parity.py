@@ -43,7 +43,7 @@ def _run(engine: str, home: Path) -> subprocess.Popen[str]:
                             text=True, cwd=Path(__file__).resolve().parent.parent)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Settings]:
     root = tmp_path_factory.mktemp("parity")
     delivered = Settings(home=root / "input")

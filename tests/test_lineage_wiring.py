@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +67,8 @@ class GraphRun:
     run_id: str
 
 
-@pytest.fixture(scope="module")
-def graph_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphRun]:
+@pytest.fixture(scope="session")
+def graph_run(tmp_path_factory: pytest.TempPathFactory) -> GraphRun:
     home = tmp_path_factory.mktemp("wiring") / "medlake"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MEDLAKE_HOME", str(home))
@@ -86,7 +85,8 @@ def graph_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphRun]:
         assert result.success
         materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
         lines = events_path(settings).read_text(encoding="utf-8").splitlines()
-        yield GraphRun(settings, [json.loads(line) for line in lines if line.strip()], materialized, result.run_id)
+    # the environment is restored before the tests run (a session fixture must not leak it to other modules)
+    return GraphRun(settings, [json.loads(line) for line in lines if line.strip()], materialized, result.run_id)
 
 
 def _complete(run: GraphRun, job: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A moto S3 server (``python -m moto.server``) on 127.0.0.1, stopped after the module."""
     port = _free_port()
@@ -66,7 +66,7 @@ def s3_endpoint() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def delivery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small synthetic delivery (landing folder), shared by the local and the object-store run."""
     home = tmp_path_factory.mktemp("delivery") / "medlake"

@@ -23,14 +23,14 @@ def _no_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SODA_CORE_TELEMETRY_ENABLED", "false")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def checks_2023(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("checks-2023.1")
     generate_checks(Registry.load("2023.1"), out)
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def checks_2024(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("checks-2024.1")
     generate_checks(Registry.load("2024.1"), out)

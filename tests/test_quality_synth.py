@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 _KEY_CHANGING = {("diagnosis", "diag_seq")}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[pl.DataFrame, dict, dict]]:
     synth = pytest.importorskip("medlake.synth")
     conf = Settings(home=tmp_path_factory.mktemp("home"))

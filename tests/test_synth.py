@@ -27,7 +27,7 @@ from medlake.synth import SynthConfig, SynthConfigError, generate
 CONFIG = SynthConfig(patients=800, days=4, institutions=4, seed=11, history_days=3, defect_rate=3.0, progress=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]:
     settings = Settings(home=tmp_path_factory.mktemp("synth"))
     return settings, generate(CONFIG, settings)

@@ -28,7 +28,7 @@ WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 INPUT = SynthConfig(patients=120, days=2, institutions=2, history_days=2, seed=20260303, defect_rate=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Settings, dict[str, WorkflowRun]]]:
     root = tmp_path_factory.mktemp("workflows_spark")
     with pytest.MonkeyPatch.context() as patch:

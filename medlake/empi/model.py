@@ -311,12 +311,6 @@ def _spark_api_class() -> type:
             self.created.append(physical_name)
             return super()._cleanup_for_execute_sql(table, templated_name, physical_name)
 
-        def _break_lineage_and_repartition(self, spark_df: Any, templated_name: str, physical_name: str) -> Any:
-            spark_df = super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
-            if templated_name == "__splink__agreement_pattern_counts":  # tiny, and every EM iteration reads it
-                spark_df = spark_df.persist()  # six times (one aggregation per comparison): 1.5-3 s an iteration
-            return spark_df
-
     return TrackedSparkAPI
 
 
