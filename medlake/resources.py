@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
-from pydantic import PrivateAttr
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field, PrivateAttr
 
 from medlake.config import Settings, settings
 from medlake.engine import Engine, get_engine
+from medlake.engine.spark_session import get_spark
 
-__all__ = ["DBT_PROJECT_DIR", "LakeResource", "resources_for"]
+__all__ = ["DBT_PROJECT_DIR", "LakeResource", "SparkSessionResource", "resources_for"]
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
+class SparkSessionResource(LazyPySparkResource):
+    """dagster-pyspark's lazily started SparkSession resource, started the medlake way
+    (:func:`medlake.engine.spark_session.get_spark`: Delta extension, pinned delta-spark jars, wall-clock
+    timestamps, ANSI SQL, the driver's Python for UDF workers), with ``spark_config`` applied last. One session per
+    process: the lake engine, the Spark checks and the EMPI all use it; assets of your own can ask for it as the
+    ``pyspark`` resource."""
+
+    home: str
+    spark_config: dict[str, Any] = Field(default_factory=dict)
+
+    def _init_session(self) -> None:
+        if self._spark_session is None:
+            self._spark_session = get_spark(Settings(home=Path(self.home), engine="spark"), self.spark_config)
+
+
 class LakeResource(ConfigurableResource):
-    """The lake root and the engine that reads and writes its Delta tables."""
+    """The lake root and the engine that reads and writes its Delta tables (on Spark: through ``spark``)."""
 
     home: str
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
+    spark: SparkSessionResource | None = None
     _engine: Any = PrivateAttr(default=None)
 
     @property
@@ -33,8 +52,23 @@ class LakeResource(ConfigurableResource):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = get_engine(self.engine_name)
+            self._engine = _ENGINE_FOR_LAKE.get(self.engine_name, _named_engine)(self)
         return self._engine
+
+
+def _named_engine(lake: LakeResource) -> Engine:
+    return get_engine(lake.engine_name)
+
+
+def _spark_engine(lake: LakeResource) -> Engine:
+    from medlake.engine.spark_engine import SparkEngine
+
+    session = lake.spark or SparkSessionResource(home=lake.home)
+    return SparkEngine(cfg=lake.settings, session=lambda: session.spark_session)
+
+
+# engine name → how the lake resource builds it; engines not listed come from medlake.engine.get_engine
+_ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
 
 
 def _dbt(target: str, profiles_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
@@ -59,6 +93,12 @@ def _spark_profiles_dir(current: Settings) -> Path:
     return folder
 
 
+def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
+    spark = SparkSessionResource(home=str(current.home))
+    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark)
+    return {"lake": lake, "pyspark": spark, "dbt": dbt}
+
+
 def resources_for(current: Settings | None = None) -> dict[str, Any]:
     """The resources of one environment. ``MEDLAKE_ENGINE`` picks the row; the home comes from ``MEDLAKE_HOME``."""
     current = current or settings()
@@ -66,6 +106,5 @@ def resources_for(current: Settings | None = None) -> dict[str, Any]:
     return {
         "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri),
                            "dbt": _dbt("polars")},
-        "spark": lambda: {"lake": LakeResource(home=home, engine_name="spark", lake_uri=lake_uri),
-                          "dbt": _dbt("spark", _spark_profiles_dir(current))},
+        "spark": lambda: _spark_resources(current, _dbt("spark", _spark_profiles_dir(current))),
     }[current.engine]()

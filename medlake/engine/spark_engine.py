@@ -101,9 +101,18 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, spark: SparkSession | None = None, cfg: Settings | None = None) -> None:
+    def __init__(
+        self,
+        spark: SparkSession | None = None,
+        cfg: Settings | None = None,
+        *,
+        session: Callable[[], SparkSession] | None = None,
+    ) -> None:
+        """``spark``: a started session; else ``session`` (e.g. a dagster-pyspark resource's) is called on first
+        use; else :func:`medlake.engine.spark_session.get_spark` starts one from ``cfg``."""
         self._spark = spark
         self._cfg = cfg
+        self._session = session
 
     @property
     def spark(self) -> SparkSession:
@@ -111,7 +120,7 @@ class SparkEngine:
         if self._spark is None:
             from medlake.engine.spark_session import get_spark
 
-            self._spark = get_spark(self._cfg)
+            self._spark = self._session() if self._session is not None else get_spark(self._cfg)
         return self._spark
 
     def _delta(self) -> Any:

@@ -46,6 +46,7 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -212,11 +213,12 @@ def launch_conf(cfg: Settings) -> dict[str, str]:
     return conf
 
 
-def get_spark(cfg: Settings | None = None) -> SparkSession:
+def get_spark(cfg: Settings | None = None, extra_conf: Mapping[str, str] | None = None) -> SparkSession:
     """The process-wide SparkSession with Delta Lake; created on first use, reused afterwards.
 
     The first start on a fresh machine downloads delta-spark and its dependencies from Maven Central into
-    :func:`ivy_home`; later starts use the pinned jar paths.
+    :func:`ivy_home`; later starts use the pinned jar paths. ``extra_conf`` (a resource's ``spark_config``) is
+    applied last, like ``MEDLAKE_SPARK_CONF``, when this call starts the session.
     """
     global _SESSION
     pyspark = _pyspark()
@@ -226,7 +228,7 @@ def get_spark(cfg: Settings | None = None) -> SparkSession:
         cfg = cfg or current_settings()
         ivy, coordinates = ivy_home(), delta_maven_coordinates()
         resolve = _pinned_jars(ivy, coordinates) is None
-        conf = launch_conf(cfg)
+        conf = {**launch_conf(cfg), **{str(k): str(v) for k, v in (extra_conf or {}).items()}}
         if conf["spark.master"].startswith("local"):
             # Python UDF workers (the EMPI's similarity functions) must run this interpreter, with medlake's
             # packages, not whatever python3 is first on PATH; cluster executors bring their own image instead
