@@ -107,7 +107,11 @@ class QualityOperator:
         return self.actions.get(rule.rule_id) or self.actions.get(rule.severity) or rule.default_action
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
-        data = _CHECK_INPUT[frame.implementation](frame, ctx)
+        to_check_input = _CHECK_INPUT.get(frame.implementation)
+        if to_check_input is None:
+            raise ConfigurationError(f"{ctx.table}: quality checks run on polars or PySpark frames, "
+                                     f"not {frame.implementation}")
+        data = to_check_input(frame, ctx)
         table = self.table.removeprefix("dwd.")
         contract = table_contract(table, None if self.rules == "all" else list(self.rules), self.checks_dir)
         rules = contract_rules(contract, table)
