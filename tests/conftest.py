@@ -1,8 +1,9 @@
 """Shared fixtures: an isolated MEDLAKE_HOME and a tiny hand-written delivery writer for unit tests.
 
-Expensive fixtures that a module's tests share (a materialized lake, a parity run) are session-scoped, not
-module-scoped: under ``pytest -n 2 --dist loadgroup`` a worker may run another module's tests in between, and
-pytest tears a module fixture down whenever the module changes (the parity run was built twice that way)."""
+``make test`` distributes whole modules (``pytest -n 2 --dist loadfile``), so a module's expensive shared fixture
+(a materialized lake, a parity run) is built once, on one worker. (``--dist loadgroup`` with ``xdist_group`` marks
+did not group anything under pytest 9 with xdist 3.8: the parity run was built on both workers.) Those fixtures
+are session-scoped and restore the environment they change."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from medlake.empi import FieldMap, MasterPatientIndex, ModelSettings
 from medlake.empi.bench import pairwise_quality
 from medlake.empi.synthetic import synthetic_register
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 FAST = ModelSettings(u_pairs=1e5, em_pairs=1e5)
 FIELDS = FieldMap(

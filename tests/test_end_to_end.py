@@ -19,7 +19,7 @@ from medlake.lake.manifest import read_manifest
 from medlake.resources import resources_for
 from medlake.synth import SynthConfig, generate
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end_to_end")]
+pytestmark = [pytest.mark.slow]
 
 _TYPES = {"outpatient": "outpatient", "门诊": "outpatient", "mz": "outpatient", "emergency": "emergency",
           "急诊": "emergency", "jz": "emergency", "inpatient": "inpatient", "住院": "inpatient", "zy": "inpatient"}

@@ -22,7 +22,7 @@ from medlake.config import Settings
 from medlake.engine.parity import compare_lakes, lake_fingerprints
 from medlake.synth import SynthConfig, generate
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("engine_parity")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 SELECTION = "*"  # the full demo pipeline: every asset of the medlake_all job, scenario workflows included
 ENGINES = ("polars", "spark")

@@ -29,7 +29,7 @@ from medlake.resources import resources_for
 from medlake.sources import SOURCES
 from medlake.synth import SynthConfig, generate
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("object_store")]
+pytestmark = [pytest.mark.slow]
 
 BUCKET = "medlake-test"
 LAKE_URI = f"s3://{BUCKET}/lake"

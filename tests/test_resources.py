@@ -30,7 +30,6 @@ def test_spark_row_wires_a_dagster_pyspark_session_into_the_lake(tmp_path: Path)
 
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.xdist_group("spark")
 def test_the_lake_engine_runs_on_the_pyspark_resource_session(tmp_path: Path) -> None:
     seen: dict[str, object] = {}
 

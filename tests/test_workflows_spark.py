@@ -22,7 +22,7 @@ from medlake.workflows import load_workflows, run_workflow
 from medlake.workflows.quarantine import quarantine_path
 from medlake.workflows.run import WorkflowRun
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 INPUT = SynthConfig(patients=120, days=2, institutions=2, history_days=2, seed=20260303, defect_rate=10)
