@@ -84,6 +84,7 @@ def bench_pipeline(encounters: int = 100_000, institutions: int = 10, days: int 
     from dagster import DagsterInstance, materialize
 
     from medlake.config import Settings
+    from medlake.pipeline import step_seconds
     from medlake.resources import resources_for
     from medlake.synth import SynthConfig, generate
 
@@ -98,14 +99,11 @@ def bench_pipeline(encounters: int = 100_000, institutions: int = 10, days: int 
     generate_s = time.perf_counter() - start
     from medlake.definitions import defs
 
-    instance = DagsterInstance.ephemeral()
     start = time.perf_counter()
     result = materialize([*defs.assets, *defs.asset_checks], resources=resources_for(settings),
-                         instance=instance, raise_on_error=False)
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
     pipeline_s = time.perf_counter() - start
-    steps = {s.step_key: round((s.end_time or 0) - (s.start_time or 0), 2)
-             for s in instance.get_run_step_stats(result.run_id)}
-    slowest = dict(sorted(steps.items(), key=lambda kv: -kv[1])[:10])
+    slowest = dict(list(step_seconds(result).items())[:10])
     failures = {e.step_key: str(e.event_specific_data.error.message)[:300]  # type: ignore[union-attr]
                 for e in result.all_events if e.is_step_failure}
     return {

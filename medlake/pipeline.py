@@ -8,7 +8,7 @@ from typing import Any
 
 from medlake.config import Settings, settings
 
-__all__ = ["RunOutcome", "materialize"]
+__all__ = ["RunOutcome", "materialize", "step_seconds"]
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,14 @@ def materialize(selection: str = "*", current: Settings | None = None) -> RunOut
         and (data := e.event_specific_data) is not None
         and not data.passed
     )
+    return RunOutcome(result.success, result.run_id, failed, checks_failed, step_seconds(result))
+
+
+def step_seconds(result: Any) -> dict[str, float]:
+    """Seconds per successful step of an in-process run's result, slowest first."""
     durations = {
         e.step_key or "": round(float(e.event_specific_data.duration_ms) / 1000, 2)
         for e in result.all_events
         if e.is_step_success and e.event_specific_data is not None
     }
-    slowest = dict(sorted(durations.items(), key=lambda kv: -kv[1]))
-    return RunOutcome(result.success, result.run_id, failed, checks_failed, slowest)
+    return dict(sorted(durations.items(), key=lambda kv: -kv[1]))

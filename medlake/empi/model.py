@@ -202,8 +202,6 @@ class SplinkBackend(Protocol):
     db_api: Any
     dialect: str
 
-    def register(self, table: pa.Table, name: str) -> Any: ...
-
     def to_polars(self, result: Any, columns: Sequence[str]) -> pl.DataFrame: ...
 
     def close(self) -> None: ...
@@ -222,9 +220,6 @@ class _DuckDBBackend:
         self._con.execute(f"SET memory_limit='{settings.memory_limit}'")
         self._con.execute("SET enable_progress_bar=false")
         self.db_api = DuckDBAPI(connection=self._con)
-
-    def register(self, table: pa.Table, name: str) -> Any:
-        return self.db_api.register(table, table_name=name)
 
     def to_polars(self, result: Any, columns: Sequence[str]) -> pl.DataFrame:
         return result.as_duckdbpyrelation().pl().select(columns)
@@ -331,9 +326,6 @@ class _SparkBackend:
             register_udfs_automatically=False,
         )
 
-    def register(self, table: pa.Table, name: str) -> Any:
-        return self.db_api.register(table, table_name=name)
-
     def to_polars(self, result: Any, columns: Sequence[str]) -> pl.DataFrame:
         frame = self.spark.table(result.physical_name).select(*columns)
         return pl.DataFrame(pl.from_arrow(frame.toArrow()))
@@ -378,7 +370,7 @@ class LinkageModel:
     def _register(self, features: pl.DataFrame) -> Any:
         self._counter += 1
         table = features.select([c for c in features.columns if c not in {"fingerprint"}]).to_arrow()
-        return self._backend.register(pa.table(table), f"{self._prefix}_{self._counter}")
+        return self._db.register(pa.table(table), table_name=f"{self._prefix}_{self._counter}")
 
     def train(self, features: pl.DataFrame) -> None:
         """Estimate prior, u and m from ``features`` (one dedupe job).

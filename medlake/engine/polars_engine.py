@@ -35,10 +35,6 @@ _PARSERS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 }
 
 
-def engine_frame(table: pa.Table) -> nw.LazyFrame:
-    return nw.from_native(pl.from_arrow(table).lazy())  # type: ignore[union-attr]
-
-
 def _split_new_partitions(
     table: DeltaTable, data: pa.Table, partition_by: tuple[str, ...]
 ) -> tuple[pa.Table | None, pa.Table]:
@@ -136,11 +132,11 @@ class PolarsEngine:
             return WriteResult(self._table(path).version())
         fresh, data = _split_new_partitions(self._table(path), data, partition_by)
         if fresh is not None and data.num_rows == 0:
-            written = self._write(engine_frame(fresh), path, "append", metadata)
+            written = self._write(self.from_arrow(fresh), path, "append", metadata)
             return WriteResult(written.version, written.rows_written, rows_inserted=written.rows_written)
         appended = 0
         if fresh is not None:  # partitions the table does not have yet hold no existing key: append them
-            appended = self._write(engine_frame(fresh), path, "append", None).rows_written
+            appended = self._write(self.from_arrow(fresh), path, "append", None).rows_written
         update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None
         merger = self._table(path).merge(
             source=data,

@@ -235,12 +235,8 @@ class SparkEngine:
         partition_by: tuple[str, ...] = (),
     ) -> WriteResult:
         """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older."""
-        if not self.exists(path) and partition_by:
-            result = self._write(frame, path, "append", metadata, partition_by=partition_by)
-            return WriteResult(result.version, result.rows_written, rows_inserted=result.rows_written,
-                               metrics=result.metrics)
         if not self.exists(path):
-            result = self._write(frame, path, "append", metadata)
+            result = self._write(frame, path, "append", metadata, partition_by=partition_by)
             return WriteResult(result.version, result.rows_written, rows_inserted=result.rows_written,
                                metrics=result.metrics)
         update_when = f"s.`{version_column}` >= t.`{version_column}`" if version_column else None

@@ -189,7 +189,6 @@ def session_conf(cfg: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2" if local else "",
         "spark.ui.enabled": "false" if local else "true",
         "spark.ui.showConsoleProgress": "false",
-
         "spark.driver.memory": "2g" if local else "",
         # local runs are short: C1-only JIT and the serial GC halve the warm-up of the first Delta write/MERGE
         "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" if local else "",

@@ -1,11 +1,13 @@
 """Data quality: run standards-generated Soda checks, record results, act on failures (warn/quarantine/fail)."""
 
-from medlake.quality.operator import QualityGateError, QualityOperator, failing_rows
+from medlake.quality.operator import QualityGateError, QualityOperator
 from medlake.quality.runner import (
     RESULTS_TABLE,
     CheckResult,
     QualityRunError,
     append_results,
+    failing_rows,
+    flag_rows,
     run_checks,
     run_contract,
     table_contract,
@@ -19,6 +21,7 @@ __all__ = [
     "QualityRunError",
     "append_results",
     "failing_rows",
+    "flag_rows",
     "run_checks",
     "run_contract",
     "table_contract",

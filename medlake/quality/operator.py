@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import narwhals as nw
-import pyarrow as pa
 
 from medlake.errors import ConfigurationError, MedlakeError
 from medlake.lake.dwd import PARTITION_COLUMN
 from medlake.operators.base import OperatorContext, OperatorResult, StepStatus, count_rows
-from medlake.quality.lookups import register_lookups
 from medlake.quality.runner import (
     REJECT_REASON,
     CheckResult,
@@ -38,9 +36,7 @@ from medlake.quality.runner import (
 from medlake.standards.contracts import contract_rules
 from medlake.standards.rules import ACTIONS, Rule
 
-__all__ = ["QualityGateError", "QualityOperator", "failing_rows"]
-
-_ROW = "__medlake_row"
+__all__ = ["QualityGateError", "QualityOperator"]
 
 
 class QualityGateError(MedlakeError):
@@ -51,29 +47,6 @@ class QualityGateError(MedlakeError):
         super().__init__(f"{table}: quality gate failed: {detail}")
         self.table = table
         self.failures = failures
-
-
-def failing_rows(data: pa.Table, table: str, rules: list[Rule]) -> dict[str, list[int]]:
-    """Row positions of ``data`` failing each row-level rule, selected with the rules' SQL predicates (DuckDB)."""
-    import duckdb
-
-    row_rules = [r for r in rules if r.predicate]
-    if not row_rules:
-        return {}
-    indexed = data.append_column(_ROW, pa.array(range(data.num_rows), pa.int64()))
-    con = duckdb.connect()
-    try:
-        con.register("_medlake_rows", indexed)
-        con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_rows')
-        register_lookups(con, table, row_rules)
-        out: dict[str, list[int]] = {}
-        for rule in row_rules:
-            sql = (f'SELECT {_ROW} FROM (SELECT {_ROW}, ({rule.predicate}) AS _failed FROM main."{table}") '
-                   f"WHERE _failed ORDER BY {_ROW}")
-            out[rule.rule_id] = [int(r[0]) for r in con.execute(sql).fetchall()]
-        return out
-    finally:
-        con.close()
 
 
 @dataclass
@@ -153,9 +126,9 @@ class QualityOperator:
         )
 
 
-# What the check backends take per frame backend: DuckDB reads an Arrow table (polars → Arrow is zero-copy);
-# Spark checks the DataFrame itself, cached because Soda and the row flagging both scan it.
+# What the check backends take per frame backend: DuckDB reads an Arrow table (polars → Arrow is zero-copy, and
+# Soda and the row flagging share it); Spark checks the DataFrame itself (each check connection caches it).
 _CHECK_INPUT: dict[nw.Implementation, Callable[[nw.LazyFrame, OperatorContext], Any]] = {
     nw.Implementation.POLARS: lambda frame, ctx: ctx.engine.to_arrow(frame),
-    nw.Implementation.PYSPARK: lambda frame, ctx: nw.to_native(ctx.engine.persist(frame)),
+    nw.Implementation.PYSPARK: lambda frame, ctx: nw.to_native(frame),
 }

@@ -10,9 +10,10 @@ two rewrites sqlglot does not do itself:
 - ``date_diff('day', a, b)`` counts day boundaries in DuckDB, Spark's ``datediff(DAY, a, b)`` full 24-hour
   periods: both sides are cast to DATE so the counts agree;
 
-and the ``main`` schema is dropped from table names: the table is a session-local temp view (a per-run
-``SparkSession.newSession()`` so concurrent runs never see each other's views), the Soda dataset is
-``medlake/<table>``.
+and the ``main`` schema is dropped from table names: the table is a session-local temp view, the Soda dataset is
+``medlake/<table>``. A Delta table or Arrow data is checked in a per-run ``SparkSession.newSession()``, so
+concurrent runs never see each other's views; a workflow step's DataFrame can only be seen by its own session, so
+that connection holds a lock on it until it closes.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ class _Result:
 
 
 class SparkCheckConnection:
-    """The DuckDB-connection surface the runner uses (``execute(sql).fetchall()``, ``register``, ``close``) over a
-    fresh Spark session; SQL is transpiled with :func:`spark_sql` before it runs."""
+    """The DuckDB-connection surface the runner uses (``execute(sql).fetchall()``, ``register``, ``frame``,
+    ``close``) over a Spark session (see the module doc); SQL is transpiled with :func:`spark_sql` before it runs."""
 
     def __init__(self, table: str, data: Any, batch_id: str | None) -> None:
         from medlake.engine.spark_session import get_spark
