@@ -15,10 +15,11 @@ DEMO_ARGS ?= --patients 3000 --days 5 --institutions 4 --seed 7
 .PHONY: setup demo test test-fast dev bench lint clean status
 
 $(BIN)/.installed: requirements.lock pyproject.toml
-	$(PYTHON) -m pip install -q uv==0.13.8
-	$(PYTHON) -m uv venv -q --allow-existing -p $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(PYTHON) -m uv pip install -q -r requirements.lock
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(PYTHON) -m uv pip install -q --no-deps -e .
+	@scripts/check-prerequisites $(PYTHON)
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 
 setup: $(BIN)/.installed

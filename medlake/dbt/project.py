@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -24,5 +25,10 @@ def manifest_path() -> Path:
     """The parsed manifest; parses the project once if it has not been (a fresh checkout, CI)."""
     project = dbt_project()
     if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+        # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there, so
+        # parse with the dbt installed beside this interpreter.
+        from dagster_dbt import DbtCliResource
+
+        dbt = DbtCliResource(project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
