@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from medlake.dbt.project import manifest_path
+from medlake.lake.locks import table_lock
 from medlake.layers import Layer
 from medlake.lineage.materialization import dagster_parent, emit_theme_lineage
 from medlake.resources import LakeResource
@@ -33,9 +34,10 @@ class MedlakeDbtTranslator(DagsterDbtTranslator):
 )
 def theme_assets(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource) -> Iterator[Any]:
     (lake.settings.work / "dbt" / "external").mkdir(parents=True, exist_ok=True)  # dbt-duckdb's parquet staging
-    invocation = dbt.cli(["build"], context=context)
-    try:
-        yield from invocation.stream()
-    finally:  # failed models get their FAIL events too
-        target = invocation.project_dir / invocation.target_path  # this invocation's own artifacts
-        emit_theme_lineage(target, lake.settings, dagster_parent(context))
+    with table_lock(lake.settings, "theme"):  # one dbt build at a time: it shares its DuckDB file and staging
+        invocation = dbt.cli(["build"], context=context)
+        try:
+            yield from invocation.stream()
+        finally:  # failed models get their FAIL events too
+            target = invocation.project_dir / invocation.target_path  # this invocation's own artifacts
+            emit_theme_lineage(target, lake.settings, dagster_parent(context))

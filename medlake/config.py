@@ -20,7 +20,16 @@ from upath import UPath
 
 from medlake.errors import ConfigurationError
 
-__all__ = ["ENGINES", "LakePath", "Settings", "is_remote", "lake_path", "settings", "subfolders"]
+__all__ = [
+    "ENGINES",
+    "LakePath",
+    "Settings",
+    "armed_crash_point",
+    "is_remote",
+    "lake_path",
+    "settings",
+    "subfolders",
+]
 
 ENGINES = ("polars", "spark")
 
@@ -113,6 +122,11 @@ class Settings:
         """Scratch space (dbt's external files, Spark's ivy cache, lineage events)."""
         return self.home / "work"
 
+    @property
+    def locks(self) -> Path:
+        """Lock files of the per-table write locks (``medlake.lake.locks``): local to this host."""
+        return self.work / "locks"
+
     def table_path(self, layer: str, name: str) -> LakePath:
         return self.lake / layer / name
 
@@ -132,3 +146,9 @@ def settings() -> Settings:
     home = Path(os.environ.get("MEDLAKE_HOME") or ".medlake").resolve()
     return Settings(home=home, engine=os.environ.get("MEDLAKE_ENGINE", "polars").strip().lower() or "polars",
                     lake_uri=_lake_uri_from_env())
+
+
+def armed_crash_point() -> str:
+    """``MEDLAKE_CRASH_POINT``: the write-path point at which a crash-consistency test has this process killed
+    (``medlake.lake.crashpoints``); empty (never) unless a test sets it."""
+    return os.environ.get("MEDLAKE_CRASH_POINT", "").strip()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "CommitConflictError",
     "ConfigurationError",
     "IdentifierError",
     "IngestError",
+    "LakeBusyError",
     "MedlakeError",
     "MissingBackendError",
     "TableNotFoundError",
@@ -14,6 +16,10 @@ __all__ = [
 
 class MedlakeError(Exception):
     """Base class of every error medlake raises on purpose."""
+
+
+class CommitConflictError(MedlakeError):
+    """A Delta commit kept conflicting with concurrent writers to the same table after every retry."""
 
 
 class ConfigurationError(MedlakeError):
@@ -34,6 +40,10 @@ class IngestError(MedlakeError):
 
 class IdentifierError(MedlakeError):
     """An identifier (e.g. a GB 11643 ID number) is malformed."""
+
+
+class LakeBusyError(MedlakeError):
+    """A lake table's write lock was not released in time (another load of the same table is still running)."""
 
 
 class TableNotFoundError(MedlakeError):

@@ -14,6 +14,9 @@ from dbt.adapters.duckdb.plugins.delta import Plugin as _DeltaReader
 from dbt.adapters.duckdb.utils import TargetConfig
 from deltalake import CommitProperties, write_deltalake
 
+from medlake.engine.polars_engine import commit_with_retry
+from medlake.lake.crashpoints import crash_point
+
 __all__ = ["Plugin"]
 
 
@@ -31,10 +34,13 @@ class Plugin(_DeltaReader):
             raise ValueError(f"{target_config.relation}: external model has no location to land")
         name = str(target_config.config.get("delta_name") or target_config.relation.identifier)
         data = pq.read_table(target_config.location.path)
-        write_deltalake(
-            f"{self.lake_root}/{name}",
+        path = f"{self.lake_root}/{name}"
+        crash_point("dbt.land.before_commit")
+        commit_with_retry(path, lambda: write_deltalake(
+            path,
             data,
             mode="overwrite",
             schema_mode="overwrite",
             commit_properties=CommitProperties(custom_metadata={"medlake.dbt_model": name}),
-        )
+        ))
+        crash_point("dbt.land.after_commit")

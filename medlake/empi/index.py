@@ -26,6 +26,7 @@ from medlake.empi.field_map import FieldMap
 from medlake.empi.golden import golden_records
 from medlake.empi.model import PAIR_SCHEMA, LinkageModel, ModelSettings, blocking_candidates
 from medlake.empi.store import TABLES, EmpiStore, utc_now
+from medlake.lake.crashpoints import crash_point
 
 if TYPE_CHECKING:
     from medlake.config import Settings
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["LinkResult", "MasterPatientIndex"]
 
 Decision = Literal["link", "unlink"]
+_BATCH_TABLES = ("golden_record", "empi_audit", "empi_review", "master_patient_index")  # what one batch writes
 _EDGE_SCHEMA = {"a": pl.Utf8, "b": pl.Utf8, "score": pl.Float64, "rule": pl.Utf8, "forced": pl.Boolean}
 
 
@@ -199,6 +201,7 @@ class MasterPatientIndex:
         batch = batch_id or now.strftime("%Y%m%dT%H%M%S%f")
         result = LinkResult(batch_id=batch, records_in=features.height)
         features = features.unique(subset="record_id", keep="last", maintain_order=True)
+        self.store.undo_unfinished_batch()
         index = self.store.read("master_patient_index")
         golden = self.store.read("golden_record").select("master_id", "created_at", "first_record_id")
         known = index.select("record_id", "fingerprint", "master_id", "match_score")
@@ -529,14 +532,22 @@ class MasterPatientIndex:
         known_masters: pl.Series,
         batch: str,
     ) -> None:
-        existing = index_rows["record_id"].is_in(index["record_id"].implode())
-        self.store.append("master_patient_index", index_rows.filter(~existing), batch)
-        self.store.upsert("master_patient_index", index_rows.filter(existing), "record_id", batch)
+        self.store.begin_batch(batch, _BATCH_TABLES)  # a crash before finish_batch is undone by the next run
         stored = golden_new["master_id"].is_in(known_masters.implode())
         self.store.append("golden_record", golden_new.filter(~stored), batch)  # new masters: no MERGE needed
+        crash_point("empi.golden.after_append")
         self.store.upsert_and_delete("golden_record", golden_new.filter(stored), "master_id", retired, batch)
+        crash_point("empi.golden.after_merge")
         self.store.append("empi_audit", audit, batch)
+        crash_point("empi.audit.after_append")
         open_review = self.store.read("empi_review").select("record_a", "record_b")
         self.store.append(
             "empi_review", review.join(open_review, on=["record_a", "record_b"], how="anti"), batch
         )
+        crash_point("empi.review.after_append")
+        existing = index_rows["record_id"].is_in(index["record_id"].implode())
+        self.store.append("master_patient_index", index_rows.filter(~existing), batch)
+        crash_point("empi.index.after_append")
+        self.store.upsert("master_patient_index", index_rows.filter(existing), "record_id", batch)
+        crash_point("empi.index.after_merge")
+        self.store.finish_batch()

@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from medlake.empi.errors import EmpiError
+from medlake.empi.store import write_text_atomically
 
 if TYPE_CHECKING:
     from medlake.config import LakePath, Settings
@@ -442,7 +443,7 @@ class LinkageModel:
 
     def save(self, path: LakePath) -> None:
         """The trained model as JSON at ``path`` (a local path or an object-store ``UPath``)."""
-        path.write_text(json.dumps(self._require().misc.save_model_to_json(), indent=1), encoding="utf-8")
+        write_text_atomically(path, json.dumps(self._require().misc.save_model_to_json(), indent=1))
 
     def _require(self) -> Any:
         if self._linker is None:

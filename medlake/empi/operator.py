@@ -12,6 +12,7 @@ from medlake.empi.errors import FieldMapError
 from medlake.empi.field_map import FieldMap
 from medlake.empi.index import MasterPatientIndex
 from medlake.empi.model import ModelSettings
+from medlake.lake.locks import table_lock
 from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
 
 __all__ = ["DWD_PATIENT_FIELDS", "EmpiOperator"]
@@ -83,7 +84,8 @@ class EmpiOperator:
             records = records.with_columns(record_id=pl.col("institution_code") + ":" + pl.col("patient_id"))
         if "record_id" in records.columns:  # master IDs must not depend on the order the engine read the rows in
             records = records.sort("record_id")
-        result = self.index(ctx).link(records, self.field_map, batch_id=ctx.run_id or None)
+        with table_lock(ctx.settings, f"{self.store}/master_patient_index"):  # read index → link → write
+            result = self.index(ctx).link(records, self.field_map, batch_id=ctx.run_id or None)
         if ctx.log is not None:
             ctx.log.info(f"empi {ctx.table}: {result.metadata()}")
         return OperatorResult(

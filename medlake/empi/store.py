@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import narwhals as nw
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
-from medlake.config import LakePath, lake_path
+from medlake.config import LakePath, is_remote, lake_path
 from medlake.empi.features import FEATURE_SCHEMA
-from medlake.engine.polars_engine import PolarsEngine
+from medlake.engine.polars_engine import PolarsEngine, commit_with_retry
 
-__all__ = ["TABLES", "EmpiStore", "utc_now"]
+__all__ = ["TABLES", "EmpiStore", "utc_now", "write_text_atomically"]
 
 _TS = pl.Datetime("us")
 TABLES: dict[str, dict[str, pl.DataType]] = {
@@ -46,6 +47,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def write_text_atomically(path: LakePath, text: str) -> None:
+    """``path`` holds either its old content or ``text``, never a torn write (a process killed mid-write): a local
+    file is written beside and renamed over; an object-store PUT is atomic already."""
+    if is_remote(path):
+        path.write_text(text, encoding="utf-8")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
 class EmpiStore:
     """Reads and writes the five EMPI tables below ``root`` (one Delta table per folder)."""
 
@@ -59,6 +72,42 @@ class EmpiStore:
     @property
     def model_path(self) -> LakePath:
         return self.root / "empi_model.json"
+
+    @property
+    def journal_path(self) -> LakePath:
+        """Present while a linking batch is being written: the batch and each table's version before it."""
+        return self.root / "empi_pending_batch.json"
+
+    def begin_batch(self, batch_id: str, tables: tuple[str, ...]) -> None:
+        """Record the versions of ``tables`` before a batch writes them (``finish_batch`` removes the record)."""
+        versions = {t: self.engine.version(self.path(t)) for t in tables}
+        write_text_atomically(self.journal_path, json.dumps({"batch_id": batch_id, "versions": versions}))
+
+    def finish_batch(self) -> None:
+        self.journal_path.unlink(missing_ok=True)
+
+    def undo_unfinished_batch(self) -> str | None:
+        """Roll back the tables a batch began writing but did not finish (the process died in between): each goes
+        back to its version before the batch (a table the batch created is emptied). Returns the batch id undone.
+
+        The index, golden records, audit and review are written in several commits; without this a rerun would
+        see the half-written index as done and never write the golden records and audit rows of those records."""
+        if not self.journal_path.exists():
+            return None
+        pending = json.loads(self.journal_path.read_text(encoding="utf-8"))
+        for table, version in pending["versions"].items():
+            path = self.path(table)
+            if not self.engine.exists(path) or self.engine.version(path) == version:
+                continue
+            undo = {"empi_batch": str(pending["batch_id"]), "empi_undo": "1"}
+            if version is None:
+                commit_with_retry(path, lambda p=path, u=undo: DeltaTable(p).delete(
+                    commit_properties=CommitProperties(custom_metadata=u)))
+            else:
+                commit_with_retry(path, lambda p=path, v=version, u=undo: DeltaTable(p).restore(
+                    v, commit_properties=CommitProperties(custom_metadata=u)))
+        self.finish_batch()
+        return str(pending["batch_id"])
 
     def empty(self, table: str) -> pl.DataFrame:
         return pl.DataFrame(schema=TABLES[table])
@@ -90,19 +139,25 @@ class EmpiStore:
             self.delete(table, key, remove)
             self.upsert(table, frame, key, batch_id)
             return
-        merger = DeltaTable(self.path(table)).merge(
-            source=self.engine.to_arrow(self._conform(table, frame)),
-            predicate=f"t.`{key}` = s.`{key}`", source_alias="s", target_alias="t",
-            commit_properties=CommitProperties(custom_metadata={"empi_batch": batch_id}),
-        )
-        merger.when_matched_update_all().when_not_matched_insert_all().when_not_matched_by_source_delete(
-            predicate=f"t.`{key}` IN ({_quoted(remove)})"
-        ).execute()
+        source = self.engine.to_arrow(self._conform(table, frame))
+
+        def _merge() -> None:
+            merger = DeltaTable(self.path(table)).merge(
+                source=source,
+                predicate=f"t.`{key}` = s.`{key}`", source_alias="s", target_alias="t",
+                commit_properties=CommitProperties(custom_metadata={"empi_batch": batch_id}),
+            )
+            merger.when_matched_update_all().when_not_matched_insert_all().when_not_matched_by_source_delete(
+                predicate=f"t.`{key}` IN ({_quoted(remove)})"
+            ).execute()
+
+        commit_with_retry(self.path(table), _merge)
 
     def delete(self, table: str, key: str, values: list[str]) -> None:
         if not values or not self.engine.exists(self.path(table)):
             return
-        DeltaTable(self.path(table)).delete(f"{key} IN ({_quoted(values)})")
+        path = self.path(table)
+        commit_with_retry(path, lambda: DeltaTable(path).delete(f"{key} IN ({_quoted(values)})"))
 
 
 def _quoted(values: list[str]) -> str:

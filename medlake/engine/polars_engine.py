@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import narwhals as nw
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
 from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, commit_metadata_from_commit_info, merge_predicate
-from medlake.errors import TableNotFoundError
+from medlake.errors import CommitConflictError, TableNotFoundError
 
-__all__ = ["PolarsEngine"]
+__all__ = ["COMMIT_ATTEMPTS", "PolarsEngine", "commit_with_retry"]
+
+COMMIT_ATTEMPTS = 8
+_T = TypeVar("_T")
+
+
+def commit_with_retry(path: str, write: Callable[[], _T]) -> _T:
+    """Run ``write`` (one read-and-commit of the Delta table at ``path``) again on the newer table version when
+    delta-rs reports a conflicting concurrent commit (``CommitFailedError``: nothing of the attempt was committed).
+    An append, overwrite or MERGE computed afresh on the new version is correct, so a conflict costs time, not
+    rows. Gives up with ``CommitConflictError`` after ``COMMIT_ATTEMPTS`` attempts."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return write()
+        except CommitFailedError as exc:
+            if attempt == COMMIT_ATTEMPTS:
+                raise CommitConflictError(
+                    f"{path}: commit still conflicting with concurrent writers after {attempt} attempts: {exc}"
+                ) from exc
+            time.sleep(random.uniform(0.05, 0.2) * attempt)  # back off; jitter so racing writers drift apart
+    raise AssertionError("unreachable")
 
 
 def _parse_temporal(kind: str) -> Callable[[pl.Expr], pl.Expr]:
@@ -95,10 +118,10 @@ class PolarsEngine:
 
     def _write(self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None) -> WriteResult:
         data = self.to_arrow(frame)
-        write_deltalake(
+        commit_with_retry(str(path), lambda: write_deltalake(
             str(path), data, mode=mode, schema_mode="merge" if mode == "append" else "overwrite",
             commit_properties=_commit(metadata),
-        )
+        ))
         return WriteResult(version=self._table(path).version(), rows_written=data.num_rows)
 
     def append(self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None) -> WriteResult:
@@ -119,8 +142,16 @@ class PolarsEngine:
         metadata: dict[str, str] | None = None,
         partition_by: tuple[str, ...] = (),
     ) -> WriteResult:
-        """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older."""
+        """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older.
+        A MERGE that conflicts with a concurrent commit is run again on the new version (``commit_with_retry``)."""
         data = self.to_arrow(frame)
+        return commit_with_retry(str(path), lambda: self._merge(data, path, keys, version_column, metadata,
+                                                                partition_by))
+
+    def _merge(
+        self, data: pa.Table, path: str, keys: tuple[str, ...], version_column: str | None,
+        metadata: dict[str, str] | None, partition_by: tuple[str, ...],
+    ) -> WriteResult:
         if not self.exists(path):
             write_deltalake(str(path), data, mode="append", commit_properties=_commit(metadata),
                             partition_by=list(partition_by) or None)

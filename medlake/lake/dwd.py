@@ -19,6 +19,8 @@ import narwhals as nw
 from medlake.config import Settings
 from medlake.engine.base import Engine, WriteResult
 from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
+from medlake.lake.crashpoints import crash_point
+from medlake.lake.locks import table_lock
 from medlake.lake.ods import ods_path
 from medlake.lake.quarantine import write_quarantine
 from medlake.sources import SourceTable
@@ -179,7 +181,13 @@ def _quarantine_rows(frame: nw.LazyFrame, spec: SourceTable, column: str, reason
 
 
 def load_dwd_table(engine: Engine, settings: Settings, spec: SourceTable) -> DwdLoadReport:
-    """Type, standardize and MERGE the ODS rows landed since the last run into the DWD table."""
+    """Type, standardize and MERGE the ODS rows landed since the last run into the DWD table, holding the table's
+    write lock from reading the watermark to committing the MERGE."""
+    with table_lock(settings, f"dwd/{spec.name}"):
+        return _merge_landed(engine, settings, spec)
+
+
+def _merge_landed(engine: Engine, settings: Settings, spec: SourceTable) -> DwdLoadReport:
     target = dwd_path(settings, spec.name)
     report = DwdLoadReport(spec.name)
     watermark = int(engine.commit_metadata(target).get(WATERMARK_KEY, "-1"))
@@ -206,7 +214,9 @@ def load_dwd_table(engine: Engine, settings: Settings, spec: SourceTable) -> Dwd
     rejects += [_quarantine_rows(frame.filter(failed(c)), spec, c, "value set to null") for c in soft]
     rejected = engine.to_arrow(nw.concat(rejects)) if rejects else None
     if rejected is not None:
+        crash_point("dwd.quarantine.before_commit")
         write_quarantine(engine, settings, layer="dwd", table=spec.name, rows=rejected)
+        crash_point("dwd.quarantine.after_commit")
     keep = frame
     if hard:
         bad_any = nw.any_horizontal(*[failed(c) for c in hard], ignore_nulls=True)
@@ -220,10 +230,12 @@ def load_dwd_table(engine: Engine, settings: Settings, spec: SourceTable) -> Dwd
         .unique(subset=list(key), keep="last", order_by=[spec.version_column, "_ods_seq", "_source_line"])
         .select(dwd_columns(spec))
     )
+    crash_point("dwd.merge.before_commit")
     result: WriteResult = engine.merge(
         latest, target, keys=key, version_column=spec.version_column,
         metadata={WATERMARK_KEY: str(new_watermark)}, partition_by=dwd_partitions(spec),
     )
+    crash_point("dwd.merge.after_commit")
     report.rows_merged = result.rows_written
     report.rows_inserted = result.rows_inserted
     report.rows_updated = result.rows_updated

@@ -20,6 +20,8 @@ import pyarrow.csv as pacsv
 from medlake.config import Settings
 from medlake.engine.base import Engine
 from medlake.errors import MedlakeError
+from medlake.lake.crashpoints import crash_point
+from medlake.lake.locks import table_lock
 from medlake.lake.manifest import MANIFEST_NAME, Manifest, ManifestFile, file_sha256, read_manifest
 from medlake.lake.quarantine import Rejected, write_quarantine
 from medlake.sources import SourceTable
@@ -317,10 +319,14 @@ def _flush(engine: Engine, settings: Settings, spec: SourceTable, pending: _Pend
         loaded = loaded.append_column("_loaded_at", pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")))
         loaded = loaded.append_column("_ods_seq", pa.array([0 if current is None else current + 1] * n, pa.int64()))
         files = len({*loaded.column("_file_sha256").to_pylist()})
+        crash_point("ods.append.before_commit")
         engine.append(engine.from_arrow(loaded), target, metadata={"medlake.files": str(files)})
+        crash_point("ods.append.after_commit")
     if pending.rejected:
+        crash_point("ods.quarantine.before_commit")
         write_quarantine(engine, settings, layer="ods", table=spec.name,
                          rows=pa.concat_tables(pending.rejected, promote_options="default"))
+        crash_point("ods.quarantine.after_commit")
     pending.tables, pending.rejected, pending.rows = [], [], 0
 
 
@@ -333,16 +339,24 @@ def _write_load_log(engine: Engine, settings: Settings, table: str, loads: list[
         row["logged_at"] = datetime.now(UTC)
         rows.append(row)
     if rows:
+        crash_point("ods.load_log.before_commit")
         engine.merge(engine.from_arrow(pa.Table.from_pylist(rows)), load_log_path(settings, table),
                      keys=("file_sha256",))
+        crash_point("ods.load_log.after_commit")
 
 
 def load_source_table(engine: Engine, settings: Settings, spec: SourceTable) -> OdsLoadReport:
     """Land every not-yet-landed delivered file of one source table, in business-date order.
 
     A file is done once its load-log row exists. A file whose rows reached ODS but whose log row did not (a crash
-    in between) is not appended again: only its quarantine and log rows are completed.
+    in between) is not appended again: only its quarantine and log rows are completed. The table's write lock is
+    held throughout, so a concurrent load of the same table waits and then finds the files already landed.
     """
+    with table_lock(settings, f"ods/{spec.name}"):
+        return _load_unlanded(engine, settings, spec)
+
+
+def _load_unlanded(engine: Engine, settings: Settings, spec: SourceTable) -> OdsLoadReport:
     report = OdsLoadReport(spec.name)
     done = _shas(engine, load_log_path(settings, spec.name), "file_sha256")
     in_ods = _shas(engine, ods_path(settings, spec.name), "_file_sha256")

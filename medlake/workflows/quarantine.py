@@ -1,6 +1,8 @@
-"""Rows an operator set aside, appended to ``lake/governance/quarantine`` with the step and the reason.
+"""Rows an operator set aside, kept in ``lake/governance/quarantine`` with the step and the reason.
 
-Rejected frames differ per table, so each row is kept whole as JSON in ``record`` beside fixed columns.
+Rejected frames differ per table, so each row is kept whole as JSON in ``record`` beside fixed columns. Writes are
+idempotent (MERGE on workflow, step, reason and record): a workflow run again over the same source, or rerun after
+a crash, sets the same rows aside once, with the latest ``run_id``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import polars as pl
 from medlake.config import Settings
 from medlake.engine.base import Engine, WriteResult
 
-__all__ = ["QUARANTINE_COLUMNS", "quarantine_path", "quarantine_rows"]
+__all__ = ["QUARANTINE_COLUMNS", "QUARANTINE_KEY", "quarantine_path", "quarantine_rows"]
 
 QUARANTINE_COLUMNS = (
     "workflow", "step_index", "step", "source_table", "target_table", "reason", "record", "run_id",
     "quarantined_at",
 )
+QUARANTINE_KEY = ("workflow", "step_index", "step", "source_table", "target_table", "reason", "record")
 _NESTED = (pl.List, pl.Struct, pl.Array)
 
 
@@ -39,7 +42,7 @@ def quarantine_rows(
     target_table: str,
     run_id: str,
 ) -> WriteResult | None:
-    """Append ``rejected`` (which carries ``_reject_reason``) to the quarantine table; None when it is empty."""
+    """Add ``rejected`` (which carries ``_reject_reason``) to the quarantine table; None when it is empty."""
     frame = pl.from_arrow(engine.to_arrow(rejected))
     assert isinstance(frame, pl.DataFrame)
     if frame.height == 0:
@@ -60,7 +63,8 @@ def quarantine_rows(
         "run_id": run_id,
         "quarantined_at": datetime.now(UTC),
     }).with_columns(pl.col("step_index").cast(pl.Int64), pl.col("quarantined_at").cast(pl.Datetime("us", "UTC")))
-    return engine.append(
-        engine.from_arrow(rows.select(QUARANTINE_COLUMNS).to_arrow()), str(quarantine_path(settings)),
+    return engine.merge(
+        engine.from_arrow(rows.select(QUARANTINE_COLUMNS).unique(subset=list(QUARANTINE_KEY)).to_arrow()),
+        str(quarantine_path(settings)), keys=QUARANTINE_KEY,
         metadata={"writer": "medlake.workflows", "workflow": workflow},
     )

@@ -8,6 +8,8 @@ from typing import Any
 
 from medlake.config import Settings
 from medlake.engine.base import Engine, WriteResult
+from medlake.lake.crashpoints import crash_point
+from medlake.lake.locks import table_lock
 from medlake.operators.base import OperatorContext, StepStatus
 from medlake.workflows.errors import WorkflowError, WorkflowStepFailed
 from medlake.workflows.quarantine import quarantine_rows
@@ -44,7 +46,13 @@ class WorkflowRun:
 def run_workflow(
     spec: WorkflowSpec, engine: Engine, settings: Settings, *, run_id: str = "", log: Any = None
 ) -> WorkflowRun:
-    """Apply the steps in order; a step that reports ``failed`` stops the run before the target is written."""
+    """Apply the steps in order; a step that reports ``failed`` stops the run before the target is written. The
+    target's write lock is held from reading the source to committing the target."""
+    with table_lock(settings, spec.target):
+        return _run_steps(spec, engine, settings, run_id, log)
+
+
+def _run_steps(spec: WorkflowSpec, engine: Engine, settings: Settings, run_id: str, log: Any) -> WorkflowRun:
     frame = engine.read(str(settings.table_path(*spec.source_parts)))
     ctx = OperatorContext(engine=engine, settings=settings, table=spec.source.replace("/", "."), run_id=run_id,
                           log=log)
@@ -57,8 +65,10 @@ def run_workflow(
         started = time.perf_counter()
         result = operator.run(frame, ctx)
         if result.rejected is not None and result.rows_rejected:
+            crash_point("workflow.quarantine.before_commit")
             quarantine_rows(engine, settings, result.rejected, workflow=spec.name, step_index=i,
                             step=step.operator, source_table=spec.source, target_table=spec.target, run_id=run_id)
+            crash_point("workflow.quarantine.after_commit")
         reports.append(StepReport(i, step.operator, result.rows_in, result.rows_out, result.rows_rejected,
                                   StepStatus(result.status), round(time.perf_counter() - started, 3),
                                   result.metrics))
@@ -67,8 +77,10 @@ def run_workflow(
         frame = result.frame
     target = str(settings.table_path(*spec.target_parts))
     commit = {"writer": "medlake.workflows", "workflow": spec.name, "run_id": run_id}
+    crash_point("workflow.target.before_commit")
     if spec.write == "merge":
         written = engine.merge(frame, target, keys=tuple(spec.merge_keys), metadata=commit)
     else:
         written = engine.overwrite(frame, target, metadata=commit)
+    crash_point("workflow.target.after_commit")
     return WorkflowRun(spec=spec, steps=reports, target_path=target, write=written)
