@@ -3,7 +3,6 @@
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from medlake.lake.crashpoints import crash_point
 from medlake.layers import Layer
 from medlake.lineage.derivation import metric_column_lineage
 from medlake.lineage.materialization import materialization_lineage
@@ -29,7 +28,6 @@ def build_metric_asset(spec: MetricSpec) -> AssetsDefinition:
         with materialization_lineage(context, lake.settings, [source], [target],
                                      lambda: metric_column_lineage(spec, source)):
             result = lake.engine.overwrite(spec.compute(lake.engine.read(source)), target)
-            crash_point("metric.overwrite.after_commit")
         return MaterializeResult(
             metadata={"dagster/row_count": result.rows_written, "table_path": MetadataValue.path(target)}
         )

@@ -37,7 +37,7 @@ def commit_with_retry(path: str, write: Callable[[], _T]) -> _T:
                 raise CommitConflictError(
                     f"{path}: commit still conflicting with concurrent writers after {attempt} attempts: {exc}"
                 ) from exc
-            time.sleep(random.uniform(0.05, 0.2) * attempt)  # back off; jitter so racing writers drift apart
+            time.sleep(random.uniform(0.02, 0.1) * attempt)  # back off; jitter so racing writers drift apart
     raise AssertionError("unreachable")
 
 

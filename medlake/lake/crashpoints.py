@@ -45,8 +45,6 @@ CRASH_POINTS: tuple[str, ...] = (
     "workflow.quarantine.after_commit",
     "workflow.target.before_commit",
     "workflow.target.after_commit",
-    # metric tables (assets/metrics.py)
-    "metric.overwrite.after_commit",
 )
 
 
