@@ -24,7 +24,7 @@ from medlake.sources import SOURCES
 
 __all__ = ["STAGES", "run_stages"]
 
-WORKFLOW = "insurance_settlement_review.yaml"  # quality (sets rows aside) → mask → overwrite of its target
+WORKFLOW = "hospital_patient_research.yaml"  # quality (sets rows aside) → mask → overwrite of its target
 THEME = "patients_landed"  # a Delta table landed by the dbt-duckdb plugin
 
 

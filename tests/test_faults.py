@@ -106,7 +106,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
 def test_the_reference_load_reaches_every_write_path(reference: dict[str, Path]) -> None:
     tables = lake_fingerprints(reference["dbt"] / "lake")
     for table in ("quarantine/ods_settlement", "quarantine/dwd_settlement", "dwd/master_patient_index",
-                  "dwd/golden_record", "governance/quarantine", "governed/insurance_settlement_review",
+                  "dwd/golden_record", "governance/quarantine", "research/hospital_patient_deidentified",
                   "theme/patients_landed"):
         assert tables[table].rows > 0, table
     # the second EMPI batch linked the second institution's patients against the first one's masters
@@ -133,16 +133,21 @@ def test_a_loader_killed_at_a_crash_point_loses_and_duplicates_nothing(
 def test_loaders_killed_at_random_times_lose_and_duplicate_nothing(
     reference: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three SIGKILLs at seeded random delays into ODS + DWD + the first EMPI batch, each rerun picking up what the
-    previous one left; then one uninterrupted run."""
+    """SIGKILLs at seeded random delays: a real ``medlake run --select group:ods`` (Dagster, in-process executor),
+    then twice the loader running ODS + DWD + the first EMPI batch, each picking up what the previous one left;
+    then one uninterrupted run."""
     monkeypatch.setenv("MEDLAKE_MASK_SALT", "faults-salt")
     rng = random.Random(20261202)
     home = _copy(reference["start"], tmp_path / "home")
+    (home / "dagster").mkdir()
     stages = ["ods", "dwd", "empi_first"]
+    medlake_run = [str(Path(sys.executable).parent / "medlake"), "run", "--select", "group:ods"]
+    env = {**_env(), "MEDLAKE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     interrupted = 0
-    for _ in range(3):
-        proc = _loader(home, stages)
-        time.sleep(rng.uniform(2.0, 9.0))
+    for kill in range(3):
+        proc = (subprocess.Popen(medlake_run, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) if kill == 0 else _loader(home, stages))
+        time.sleep(rng.uniform(8.0, 14.0) if kill == 0 else rng.uniform(2.0, 9.0))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=120)
         interrupted += proc.returncode == -signal.SIGKILL
@@ -172,7 +177,7 @@ _RACE = """
 import sys, pyarrow as pa
 from medlake.engine import get_engine
 engine, path, role = get_engine("polars"), sys.argv[1], sys.argv[2]
-for i in range(12):
+for i in range(10):
     if role == "merge":  # update the 20 seeded keys to round i (a read-modify-write of every file)
         rows = pa.table({"id": [f"k{k}" for k in range(20)], "round": [i] * 20, "who": ["merge"] * 20})
         engine.merge(engine.from_arrow(rows), path, keys=("id",))
@@ -197,9 +202,9 @@ def test_a_merge_racing_appends_on_one_table_loses_no_update_and_no_row(tmp_path
     rows = DeltaTable(path).to_pyarrow_table().to_pylist()
     merged = {r["id"]: r["round"] for r in rows if r["id"].startswith("k")}
     appended = sorted(r["id"] for r in rows if r["id"].startswith("a"))
-    assert len(rows) == 20 + 12 * 5
-    assert merged == {f"k{k}": 11 for k in range(20)}  # every key once, at the last round
-    assert appended == sorted(f"a{i}-{k}" for i in range(12) for k in range(5))
+    assert len(rows) == 20 + 10 * 5
+    assert merged == {f"k{k}": 9 for k in range(20)}  # every key once, at the last round
+    assert appended == sorted(f"a{i}-{k}" for i in range(10) for k in range(5))
 
 
 def test_a_second_holder_of_a_table_lock_waits_and_then_gives_up_clearly(lake_settings: Settings) -> None:
@@ -237,7 +242,7 @@ def test_a_conflicting_commit_is_retried_then_reported_with_the_table() -> None:
         raise CommitFailedError("concurrent append")
 
     calls.clear()
-    with pytest.raises(CommitConflictError, match="lake/dwd/patient.*8 attempts"):
+    with pytest.raises(CommitConflictError, match=r"lake/dwd/patient.*8 attempts"):
         commit_with_retry("lake/dwd/patient", always)
     assert len(calls) == COMMIT_ATTEMPTS
 

@@ -35,7 +35,6 @@ class Plugin(_DeltaReader):
         name = str(target_config.config.get("delta_name") or target_config.relation.identifier)
         data = pq.read_table(target_config.location.path)
         path = f"{self.lake_root}/{name}"
-        crash_point("dbt.land.before_commit")
         commit_with_retry(path, lambda: write_deltalake(
             path,
             data,

@@ -38,10 +38,8 @@ CRASH_POINTS: tuple[str, ...] = (
     "empi.index.after_append",
     "empi.index.after_merge",
     # dbt-duckdb landing a subject theme as Delta (medlake.dbt.duckdb_delta)
-    "dbt.land.before_commit",
     "dbt.land.after_commit",
     # YAML workflows (medlake.workflows.run): operator quarantine, target write
-    "workflow.quarantine.before_commit",
     "workflow.quarantine.after_commit",
     "workflow.target.before_commit",
     "workflow.target.after_commit",

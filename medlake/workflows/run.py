@@ -65,7 +65,6 @@ def _run_steps(spec: WorkflowSpec, engine: Engine, settings: Settings, run_id: s
         started = time.perf_counter()
         result = operator.run(frame, ctx)
         if result.rejected is not None and result.rows_rejected:
-            crash_point("workflow.quarantine.before_commit")
             quarantine_rows(engine, settings, result.rejected, workflow=spec.name, step_index=i,
                             step=step.operator, source_table=spec.source, target_table=spec.target, run_id=run_id)
             crash_point("workflow.quarantine.after_commit")
