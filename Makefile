@@ -33,7 +33,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not spark" -x -q
+	$(BIN)/python -m pytest -m "not slow and not spark and not faults" -x -q
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml
