@@ -17,6 +17,7 @@ __all__ = ["DBT_PROJECT_DIR", "dbt_project", "dbt_vars", "manifest_path", "write
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_project"
 _PROFILE = "medlake"
+_PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
 
 
 def dbt_project() -> Any:
@@ -28,16 +29,35 @@ def dbt_project() -> Any:
 
 
 def manifest_path() -> Path:
-    """The parsed manifest; parses the project once if it has not been (a fresh checkout, CI)."""
+    """The parsed manifest, parsed again whenever a model, macro, test or the project file is newer than it (a fresh
+    checkout, CI, an analyst's new model under ``make dev``). Concurrent processes parse once: the first holds a
+    lock on the target folder, the others wait and find the manifest fresh."""
     project = dbt_project()
-    if not project.manifest_path.exists():
-        # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there, so
-        # parse with the dbt installed beside this interpreter.
-        from dagster_dbt import DbtCliResource
+    manifest = Path(project.manifest_path)
+    if not _stale(manifest):
+        return manifest
+    import fcntl
 
-        dbt = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
-        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-    return project.manifest_path
+    from dagster_dbt import DbtCliResource
+
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with (manifest.parent / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _stale(manifest):
+            # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there
+            dbt = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return manifest
+
+
+def _stale(manifest: Path) -> bool:
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds", "snapshots", "analyses"):
+        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.suffix in _PROJECT_SUFFIXES)
+    return any(p.stat().st_mtime > built for p in sources if p.exists())
 
 
 def dbt_executable() -> str:
