@@ -7,8 +7,10 @@ Each landed file is reconciled against its manifest (row count and amount sums) 
 Bad input is refused before it is read: a manifest's ``file`` must name a regular file inside its batch folder
 (no absolute path, no ``..``, no symlink leading out), no larger than ``Settings.max_file_bytes``
 (``MEDLAKE_MAX_FILE_BYTES``; files are parsed in memory, so larger ones are refused rather than streamed), and a
-batch folder ``landing/<institution>/<date>/`` must carry a manifest of that institution and business date. A file
-listed but not delivered yet is logged ``missing`` and tried again on the next run, as is a ``too_large`` one.
+batch folder ``landing/<institution>/<date>/`` must carry a manifest of that institution and business date.
+A manifest's checksum is a claim until the file's bytes are hashed: an entry refused before that (``refused``: bad
+name, checksum mismatch; ``too_large``; ``missing``, listed but not delivered yet) marks no checksum done, so it is
+checked again on the next run and cannot block the real file of that checksum.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ __all__ = [
 
 _LINE = "_source_line"
 LANDED = frozenset({"loaded", "reconciled", "mismatch"})  # load-log statuses of a file whose rows reached ODS
-RETRIED = ("missing", "too_large")  # load-log statuses of a file tried again on the next run
+RETRIED = ("refused", "missing", "too_large")  # load-log statuses of an entry checked again on the next run
 
 
 @dataclass
@@ -65,7 +67,7 @@ class FileLoad:
     manifest_rows: int
     rows_loaded: int = 0
     rows_quarantined: int = 0
-    status: str = "loaded"  # loaded | reconciled | mismatch | rejected | missing | too_large | skipped
+    status: str = "loaded"  # loaded | reconciled | mismatch | rejected | refused | missing | too_large | skipped
     message: str = ""
     manifest_sums: dict[str, str] = field(default_factory=dict)
     loaded_sums: dict[str, str] = field(default_factory=dict)
@@ -250,14 +252,23 @@ def _parse_jsonl(raw: bytes, encoding: str, spec: SourceTable, name: str) -> Par
 
 
 class _FileRejected(Exception):
-    """A whole file is not landed. ``status`` goes to the load log; a ``missing`` file is not quarantined (nothing
-    was refused) and, like a ``too_large`` one, is tried again on the next run."""
+    """A whole file is not landed: its bytes match the manifest's checksum but cannot be used (final)."""
 
     def __init__(self, reason: str, field: str = "", status: str = "rejected") -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field
         self.status = status
+
+
+class _Refused(_FileRejected):
+    """A listed file refused before its bytes were verified against the manifest's checksum (bad name, not a
+    regular file, too large, missing, checksum mismatch). The checksum is only a claim then: it marks nothing done,
+    so a wrong entry cannot block the real file, and the entry is checked again on every run. A ``missing`` file is
+    not quarantined (nothing was refused)."""
+
+    def __init__(self, reason: str, field: str = "file", status: str = "refused") -> None:
+        super().__init__(reason, field, status)
 
 
 _PARSERS = {"csv": _parse_csv, "jsonl": _parse_jsonl}
@@ -367,13 +378,13 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted in the batch folder m
 def _checked_name(name: object, rel: str) -> str:
     """The manifest's ``file`` when it is a plain relative name: no absolute path, drive or ``..`` component."""
     if not isinstance(name, str) or not name.strip() or "\x00" in name:
-        raise _FileRejected(f"{rel}: manifest field file must be a relative file name", field="file")
+        raise _Refused(f"{rel}: manifest field file must be a relative file name")
     windows = PureWindowsPath(name)
     if PurePosixPath(name).is_absolute() or windows.drive or windows.root:
-        raise _FileRejected(f"{rel}: manifest field file is an absolute path; it must name a file inside the "
-                            "batch folder", field="file")
+        raise _Refused(f"{rel}: manifest field file is an absolute path; it must name a file inside the "
+                            "batch folder")
     if ".." in windows.parts:  # PureWindowsPath splits on both / and \\
-        raise _FileRejected(f"{rel}: manifest field file climbs out of the batch folder (..)", field="file")
+        raise _Refused(f"{rel}: manifest field file climbs out of the batch folder (..)")
     return name
 
 
@@ -386,28 +397,28 @@ def _read_delivered(folder: Path, entry: ManifestFile, rel: str, max_bytes: int)
         real = (folder / name).resolve()
         inside = real.is_relative_to(folder.resolve())
     except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise _FileRejected(f"{rel}: manifest field file cannot be resolved ({exc})", field="file") from None
+        raise _Refused(f"{rel}: manifest field file cannot be resolved ({exc})") from None
     if not inside:
-        raise _FileRejected(f"{rel}: manifest field file resolves outside the batch folder (symlink)", field="file")
+        raise _Refused(f"{rel}: manifest field file resolves outside the batch folder (symlink)")
     try:
         fd = os.open(real, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except FileNotFoundError:
-        raise _FileRejected(f"{rel}: listed in the manifest but not delivered yet; tried again on the next run",
+        raise _Refused(f"{rel}: listed in the manifest but not delivered yet; tried again on the next run",
                             field="file", status="missing") from None
     except OSError as exc:
-        raise _FileRejected(f"{rel}: cannot be opened ({exc.strerror})", field="file") from None
+        raise _Refused(f"{rel}: cannot be opened ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise _FileRejected(f"{rel}: not a regular file", field="file")
+            raise _Refused(f"{rel}: not a regular file")
         if info.st_size > max_bytes:
-            raise _FileRejected(f"{rel}: {info.st_size} bytes, above the {max_bytes}-byte limit "
+            raise _Refused(f"{rel}: {info.st_size} bytes, above the {max_bytes}-byte limit "
                                 "(MEDLAKE_MAX_FILE_BYTES); not read, tried again on the next run",
                                 field="file", status="too_large")
         raw = fh.read(max_bytes + 1)
     if len(raw) > max_bytes:  # grew after the check
-        raise _FileRejected(f"{rel}: more than {max_bytes} bytes (MEDLAKE_MAX_FILE_BYTES); not read, tried again "
-                            "on the next run", field="file", status="too_large")
+        raise _Refused(f"{rel}: more than {max_bytes} bytes (MEDLAKE_MAX_FILE_BYTES); not read, tried again "
+                            "on the next run", status="too_large")
     return raw
 
 
@@ -425,8 +436,8 @@ def _land_file(
         raw = _read_delivered(folder, entry, rel, settings.max_file_bytes)
         actual = hashlib.sha256(raw).hexdigest()
         if actual != entry.sha256:
-            raise _FileRejected(f"{rel}: checksum {actual[:12]}… does not match manifest {str(entry.sha256)[:12]}…",
-                                field="sha256")
+            raise _Refused(f"{rel}: checksum {actual[:12]}… does not match manifest {str(entry.sha256)[:12]}…",
+                           field="sha256")
         parsed = parse_delivery(raw, entry, spec, rel)
     except _FileRejected as exc:
         if exc.status != "missing":
@@ -469,16 +480,18 @@ def _flush(engine: Engine, settings: Settings, spec: SourceTable, pending: _Pend
 
 
 def _write_load_log(engine: Engine, settings: Settings, table: str, loads: list[FileLoad]) -> None:
-    rows = []
+    """One row per (checksum, file): an entry refused for a checksum it only claims never overwrites the row of the
+    file that has it. The last outcome of an entry listed twice wins."""
+    rows = {}
     for load in loads:
         row = asdict(load)
         row["manifest_sums"] = json.dumps(load.manifest_sums, sort_keys=True)
         row["loaded_sums"] = json.dumps(load.loaded_sums, sort_keys=True)
         row["logged_at"] = datetime.now(UTC)
-        rows.append(row)
+        rows[load.file_sha256, load.source_file] = row
     if rows:
-        engine.merge(engine.from_arrow(pa.Table.from_pylist(rows)), load_log_path(settings, table),
-                     keys=("file_sha256",))
+        engine.merge(engine.from_arrow(pa.Table.from_pylist(list(rows.values()))), load_log_path(settings, table),
+                     keys=("file_sha256", "source_file"))
 
 
 def _done(engine: Engine, settings: Settings, table: str) -> set[str]:
@@ -514,8 +527,8 @@ def _quarantine_batch(engine: Engine, settings: Settings, spec: SourceTable, fol
 def load_source_table(engine: Engine, settings: Settings, spec: SourceTable) -> OdsLoadReport:
     """Land every not-yet-landed delivered file of one source table, in business-date order.
 
-    A file is done once its load-log row exists with a final status; a ``missing`` or ``too_large`` file is tried
-    again on every run. A file whose rows reached ODS but whose log row did not (a crash in between) is not
+    A file is done once its load-log row exists with a final status; an entry logged with a status in ``RETRIED``
+    is checked again on every run. A file whose rows reached ODS but whose log row did not (a crash in between) is not
     appended again: only its quarantine and log rows are completed. A batch whose folder does not match its
     manifest (institution, business date) is refused whole: quarantined on every run, never logged as done.
     """
@@ -543,7 +556,8 @@ def load_source_table(engine: Engine, settings: Settings, spec: SourceTable) -> 
                 continue
             report.files.append(_land_file(settings, spec, folder, manifest, entry,
                                            already_in_ods=entry.sha256 in in_ods, pending=pending))
-            done.add(entry.sha256)
+            if report.files[-1].status not in RETRIED:
+                done.add(entry.sha256)
             if pending.rows >= _FLUSH_ROWS:
                 _flush(engine, settings, spec, pending)
     _flush(engine, settings, spec, pending)
