@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from medlake.config import Settings
+from medlake.config import DEFAULT_MAX_FILE_BYTES, Settings
 from medlake.engine import get_engine
 from medlake.lake.manifest import Manifest, ManifestFile, write_manifest
 from medlake.lake.ods import OdsLoadReport, load_log_path, load_source_table, ods_path
@@ -342,9 +342,10 @@ def test_two_gigabyte_file_is_refused_before_it_is_read(lake_settings) -> None:
         os.truncate(fh.fileno(), 2 << 30)
     _deliver(lake_settings, "H1", "2026-01-01", _File("patient.csv", None, rows=10_000_000, sha256="f" * 64))
     got = _load(lake_settings)
+    assert lake_settings.max_file_bytes == DEFAULT_MAX_FILE_BYTES == 256 << 20
     assert got.landed() == [_good()]
     assert got.refused() == [("H1/2026-01-01/patient.csv", 0, "file",
-                              "H1/2026-01-01/patient.csv: 2147483648 bytes, above the 1073741824-byte limit "
+                              "H1/2026-01-01/patient.csv: 2147483648 bytes, above the 268435456-byte limit "
                               "(MEDLAKE_MAX_FILE_BYTES); not read, tried again on the next run")]
     assert got.statuses()["H1/2026-01-01/patient.csv"] == "too_large"
 
@@ -504,3 +505,23 @@ def test_batch_folder_symlinked_from_outside_the_landing_zone_is_refused(lake_se
     assert got.landed() == []
     assert got.refused() == [("H1/2026-01-02/manifest.json", 0, "folder",
                               "batch folder H1/2026-01-02 resolves outside the landing zone (symlink)")]
+
+
+@pytest.mark.parametrize(("field_name", "value", "expected"), [
+    ("sha256", ["not", "text"], "text"),
+    ("rows", "two", "a whole number of rows"),
+    ("sums", {"amount": "abc"}, "an object of amount column → decimal sum"),
+])
+def test_manifest_field_of_the_wrong_type_refuses_only_its_batch(
+    lake_settings, field_name: str, value: object, expected: str
+) -> None:
+    _deliver(lake_settings, "H1", "2026-01-01")
+    folder = _deliver(lake_settings, "H1", "2026-01-02", _File("patient.csv", _csv(ROWS).encode(), rows=2))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][0][field_name] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    got = _load(lake_settings)
+    assert got.landed() == [_good()]
+    where = f"files[0].{field_name}"
+    assert got.refused() == [("H1/2026-01-02/manifest.json", 0, "manifest",
+                              f"{folder / 'manifest.json'}:{where}: manifest field {where} must be {expected}")]
