@@ -11,7 +11,7 @@ from dagster_dbt import DbtCliResource
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, PrivateAttr
 
-from medlake.config import Settings, settings
+from medlake.config import DEFAULT_MAX_FILE_BYTES, Settings, settings
 from medlake.dbt.project import DBT_PROJECT_DIR, dbt_executable, write_profiles
 from medlake.engine import Engine, get_engine
 from medlake.engine.spark_session import get_spark
@@ -40,12 +40,14 @@ class LakeResource(ConfigurableResource):
     home: str
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # MEDLAKE_MAX_FILE_BYTES
     spark: SparkSessionResource | None = None
     _engine: Any = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None)
+        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None,
+                        max_file_bytes=self.max_file_bytes)
 
     @property
     def engine(self) -> Engine:
@@ -77,7 +79,8 @@ def _dbt(current: Settings) -> DbtCliResource:
 
 def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
     spark = SparkSessionResource(home=str(current.home))
-    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark)
+    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark,
+                        max_file_bytes=current.max_file_bytes)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 
 
@@ -86,7 +89,8 @@ def resources_for(current: Settings | None = None) -> dict[str, Any]:
     current = current or settings()
     home, lake_uri = str(current.home), current.lake_uri or ""
     return {
-        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri),
+        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri,
+                                                max_file_bytes=current.max_file_bytes),
                            "dbt": _dbt(current)},
         "spark": lambda: _spark_resources(current, _dbt(current)),
     }[current.engine]()
