@@ -3,7 +3,7 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from medlake.lake.ods import load_source_table, ods_path
+from medlake.lake.ods import LANDED, load_source_table, ods_path
 from medlake.layers import Layer
 from medlake.lineage.derivation import ods_column_lineage
 from medlake.lineage.materialization import materialization_lineage
@@ -26,12 +26,12 @@ def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
         path = ods_path(lake.settings, spec.name)
         with materialization_lineage(context, lake.settings, outputs=[path]) as lineage:
             report = load_source_table(lake.engine, lake.settings, spec)
-            landed = [lake.settings.landing / f.source_file for f in report.files
-                      if f.status not in ("skipped", "rejected")]
+            landed = [lake.settings.landing / f.source_file for f in report.files if f.status in LANDED]
             for delivered in landed:
                 lineage.record_input(delivered)
             lineage.record_output(path, column_lineage=ods_column_lineage(spec, landed))
-        mismatched = [f"{f.source_file}: {f.message}" for f in report.files if f.status in ("mismatch", "rejected")]
+        mismatched = [f"{f.source_file}: {f.message}" for f in report.files
+                      if f.status not in ("loaded", "reconciled", "skipped")] + report.batches_refused
         for line in mismatched:
             context.log.warning(line)
         return MaterializeResult(

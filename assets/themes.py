@@ -7,7 +7,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from medlake.dbt.project import manifest_path
+from medlake.dbt.project import dbt_vars, manifest_path
 from medlake.lake.locks import table_lock
 from medlake.layers import Layer
 from medlake.lineage.materialization import dagster_parent, emit_theme_lineage
@@ -35,7 +35,7 @@ class MedlakeDbtTranslator(DagsterDbtTranslator):
 def theme_assets(context: AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource) -> Iterator[Any]:
     (lake.settings.work / "dbt" / "external").mkdir(parents=True, exist_ok=True)  # dbt-duckdb's parquet staging
     with table_lock(lake.settings, "theme"):  # one dbt build at a time: it shares its DuckDB file and staging
-        invocation = dbt.cli(["build"], context=context)
+        invocation = dbt.cli(["build", "--vars", dbt_vars(lake.settings)], context=context)
         try:
             yield from invocation.stream()
         finally:  # failed models get their FAIL events too

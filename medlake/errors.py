@@ -8,6 +8,7 @@ __all__ = [
     "IdentifierError",
     "IngestError",
     "LakeBusyError",
+    "LakeWriteError",
     "MedlakeError",
     "MissingBackendError",
     "TableNotFoundError",
@@ -48,6 +49,16 @@ class LakeBusyError(MedlakeError):
 
 class TableNotFoundError(MedlakeError):
     """A Delta table that should exist does not."""
+
+
+class LakeWriteError(MedlakeError):
+    """Writing a lake table failed in the filesystem (disk full, read-only mount, permission): nothing was committed,
+    so the table is still at its last committed version. Names the table and the cause."""
+
+    def __init__(self, table: str, cause: str) -> None:
+        super().__init__(f"cannot write table {table}: {cause}; the table is left at its last committed version")
+        self.table = table
+        self.cause = cause
 
 
 class MissingBackendError(MedlakeError, ImportError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,12 @@ from dagster_dbt import DbtCliResource
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, PrivateAttr
 
-from medlake.config import Settings, settings
+from medlake.config import DEFAULT_MAX_FILE_BYTES, Settings, settings
+from medlake.dbt.project import DBT_PROJECT_DIR, dbt_executable, write_profiles
 from medlake.engine import Engine, get_engine
 from medlake.engine.spark_session import get_spark
 
-__all__ = ["DBT_PROJECT_DIR", "LakeResource", "SparkSessionResource", "resources_for"]
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+__all__ = ["LakeResource", "SparkSessionResource", "resources_for"]
 
 
 class SparkSessionResource(LazyPySparkResource):
@@ -42,12 +40,14 @@ class LakeResource(ConfigurableResource):
     home: str
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # MEDLAKE_MAX_FILE_BYTES
     spark: SparkSessionResource | None = None
     _engine: Any = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None)
+        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None,
+                        max_file_bytes=self.max_file_bytes)
 
     @property
     def engine(self) -> Engine:
@@ -71,31 +71,16 @@ def _spark_engine(lake: LakeResource) -> Engine:
 _ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
 
 
-def _dbt(target: str, profiles_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=str(DBT_PROJECT_DIR),
-        profiles_dir=str(profiles_dir),
-        target=target,
-        dbt_executable=str(Path(sys.executable).parent / "dbt"),  # the dbt installed beside medlake
-    )
-
-
-def _spark_profiles_dir(current: Settings) -> Path:
-    """A profiles.yml whose ``spark`` target is built from the same settings as the engine's SparkSession
-    (``MEDLAKE_DBT_SPARK_METHOD``: in-process session by default, thrift/http to a cluster), under ``work/``."""
-    import yaml
-
-    from medlake.engine.dbt_spark_profile import dbt_spark_profile
-
-    folder = current.work / "dbt" / "spark-profile"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(dbt_spark_profile(current), sort_keys=False), encoding="utf-8")
-    return folder
+def _dbt(current: Settings) -> DbtCliResource:
+    """dbt on the engine's target, with the profile written from ``current`` (dbt reads no medlake variables)."""
+    return DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(write_profiles(current)),
+                          target=current.engine, dbt_executable=dbt_executable())
 
 
 def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
     spark = SparkSessionResource(home=str(current.home))
-    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark)
+    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark,
+                        max_file_bytes=current.max_file_bytes)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 
 
@@ -104,7 +89,8 @@ def resources_for(current: Settings | None = None) -> dict[str, Any]:
     current = current or settings()
     home, lake_uri = str(current.home), current.lake_uri or ""
     return {
-        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri),
-                           "dbt": _dbt("polars")},
-        "spark": lambda: _spark_resources(current, _dbt("spark", _spark_profiles_dir(current))),
+        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri,
+                                                max_file_bytes=current.max_file_bytes),
+                           "dbt": _dbt(current)},
+        "spark": lambda: _spark_resources(current, _dbt(current)),
     }[current.engine]()

@@ -14,8 +14,8 @@ from dagster import (
     sensor,
 )
 
-from medlake.config import settings
 from medlake.lake.ods import pending_batches
+from medlake.resources import LakeResource
 
 __all__ = ["build_landing_sensor"]
 
@@ -28,10 +28,10 @@ def build_landing_sensor(job: Any, minimum_interval_seconds: int = 60) -> Sensor
         default_status=DefaultSensorStatus.STOPPED,
         description="Starts a run when complete batches (manifest.json present) arrive in the landing zone.",
     )
-    def _landing(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        landing = settings().landing
+    def _landing(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult | SkipReason:
+        landing = lake.settings.landing
         seen: list[str] = json.loads(context.cursor) if context.cursor else []
-        batches = [str(p.relative_to(landing)) for p in pending_batches(settings())]
+        batches = [str(p.relative_to(landing)) for p in pending_batches(lake.settings)]
         new = sorted(set(batches) - set(seen))
         if not new:
             return SkipReason(f"no new complete batch in {landing}")

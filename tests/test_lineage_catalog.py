@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from medlake.config import Settings
 from medlake.lineage.catalog import catalog, search
 from medlake.lineage.cli import catalog_command, impact_command, lineage_app
+from medlake.quality.runner import CheckResult, append_results
 from medlake.standards import Registry, generate_checks
 
 
@@ -27,11 +28,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     write_deltalake(str(patient), pa.table({"patient_id": ["p1", "p2"], "sex_code": ["1", "2"]}))
     write_deltalake(str(patient), pa.table({"patient_id": ["p3"], "sex_code": ["9"]}), mode="append")
     write_deltalake(str(cfg.table_path("dwd", "settlement")), pa.table({"setl_id": ["s1"], "fund_paid": [1.0]}))
-    write_deltalake(str(cfg.table_path("quality", "check_results")), pa.table({
-        "table": ["dwd.patient", "dwd.patient", "dwd.patient", "dwd.settlement"],
-        "status": ["passed", "failed", "passed", "passed"],
-        "checked_at": ["2025-01-01", "2025-01-02", "2025-01-02", "2025-01-02"],
-    }))
+    # two check runs of dwd.patient (the older one failing everything) and one of dwd.settlement, written by the
+    # quality runner's own writer; the newer patient run has one rule failing in two institutions
+    def result(table: str, rule: str, outcome: str, by_institution: dict[str, int] | None = None) -> CheckResult:
+        return CheckResult(rule_id=rule, table=table, column=None, check_type="t", category="conformance",
+                           subcategory="value", severity="warn", outcome=outcome,
+                           by_institution=by_institution or {})
+
+    append_results([result("patient", "patient.a", "fail"), result("patient", "patient.b", "fail")], cfg)
+    append_results([result("patient", "patient.a", "pass"),
+                    result("patient", "patient.b", "warn", {"H1": 2, "H2": 1}),
+                    result("settlement", "settlement.a", "pass")], cfg)
     return cfg
 
 

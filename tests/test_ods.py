@@ -52,7 +52,7 @@ def test_checksum_mismatch_rejects_file_but_rest_of_batch_loads(lake_settings) -
     with (folder / "patient.jsonl").open("ab") as fh:
         fh.write(b'{"patient_id": "P3"}\n')
     report = load_source_table(engine, lake_settings, source("patient"))
-    assert report.files[0].status == "rejected" and "checksum" in report.files[0].message
+    assert report.files[0].status == "refused" and "checksum" in report.files[0].message
     q = pl.read_delta(quarantine_path(lake_settings, "ods", "patient"))
     assert q["field"].to_list() == ["sha256"]
     enc = load_source_table(engine, lake_settings, source("encounter"))

@@ -150,19 +150,35 @@ def test_dagster_asset_checks_run_and_block(tmp_path: Path, monkeypatch: pytest.
     specs = list(patient_checks.check_specs)
     assert any(s.blocking for s in specs) and not all(s.blocking for s in specs)
 
+    defect = {"sex_code": pl.lit("5")}  # a non-blocking (warn) rule fails first, then a blocking one
+
     @asset(key=key("patient"))
     def patient() -> None:
-        frame = synthetic_dwd("patient", 20).with_columns(
-            sex_code=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("5")).otherwise(pl.col("sex_code")))
+        frame = synthetic_dwd("patient", 20)
+        frame = frame.with_columns(**{c: pl.when(pl.int_range(pl.len()) == 0).then(v).otherwise(pl.col(c))
+                                      for c, v in defect.items()})
         write_deltalake(str(tmp_path / "lake" / "dwd" / "patient"), frame.to_arrow(), mode="overwrite")
 
-    result = materialize([patient, patient_checks], raise_on_error=False)
+    @asset(key=AssetKey(["theme", "patients"]), deps=[patient])
+    def patients_mart() -> None:
+        pass
+
+    result = materialize([patient, patients_mart, patient_checks], raise_on_error=False)
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert len(evaluations) == len(specs)
     assert not evaluations["patient__sex_code__value_domain"].passed
     assert evaluations["patient__patient_id__key_missing"].passed
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {key("patient"),
+                                                                               AssetKey(["theme", "patients"])}
     stored = pl.read_delta(str(tmp_path / "lake" / "quality" / "check_results"))
     assert stored.filter(pl.col("rule_id") == "patient.sex_code.value_domain")["failed_rows"].sum() == 1
+
+    # row 0 repeats row 1's business key: a fatal duplicate, so the mart downstream must not run
+    defect.update(institution_code=pl.col("institution_code").shift(-1), patient_id=pl.col("patient_id").shift(-1))
+    blocked = materialize([patient, patients_mart, patient_checks], raise_on_error=False)
+    evaluations = {e.check_name: e for e in blocked.get_asset_check_evaluations()}
+    assert not evaluations["patient__key_duplicate"].passed
+    assert {e.asset_key for e in blocked.get_asset_materialization_events()} == {key("patient")}
 
 
 def test_reference_rules_catch_the_generator_defect_forms(tmp_path: Path, checks_2024: Path) -> None:

@@ -24,7 +24,8 @@ _KEY_CHANGING = {("diagnosis", "diag_seq")}
 
 @pytest.fixture(scope="session")
 def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[pl.DataFrame, dict, dict]]:
-    synth = pytest.importorskip("medlake.synth")
+    from medlake import synth
+
     conf = Settings(home=tmp_path_factory.mktemp("home"))
     synth.generate(synth.SynthConfig(patients=300, days=2, institutions=3, seed=3, start_date=date(2026, 1, 1),
                                      defect_rate=3.0), conf)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -73,7 +77,22 @@ def test_local_codes_are_deterministic_unique_and_hospital_specific() -> None:
 def test_mapping_leaves_about_three_percent_unmapped() -> None:
     shares = [institution_mapping(i.code)["national_code"].null_count() / 325 for i in institutions(6)]
     assert 0.005 < sum(shares) / len(shares) < 0.07
-    assert institution_mapping("H33010200001").equals(institution_mapping("H33010200001"))
+
+
+def _mapping_digest_in_subprocess(hash_seed: str) -> str:
+    code = ("import hashlib; from medlake.reference import institution_mapping; "
+            "print(hashlib.sha256(institution_mapping('H33010200001').write_csv().encode()).hexdigest())")
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_mapping_tables_are_the_same_in_every_process() -> None:
+    """Generated deliveries and the mapping tables the lake reads must agree run after run: nothing may depend on
+    Python's per-process string hashing or on import order."""
+    here = hashlib.sha256(institution_mapping("H33010200001").write_csv().encode()).hexdigest()
+    assert _mapping_digest_in_subprocess("1") == here
+    assert _mapping_digest_in_subprocess("2") == here
 
 
 def test_local_names_vary_but_mostly_keep_the_national_name() -> None:

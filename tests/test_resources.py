@@ -25,7 +25,7 @@ def test_spark_row_wires_a_dagster_pyspark_session_into_the_lake(tmp_path: Path)
     assert set(resources) == {"lake", "pyspark", "dbt"}
     assert isinstance(resources["pyspark"], LazyPySparkResource)
     assert resources["lake"].spark is resources["pyspark"] and resources["dbt"].target == "spark"
-    assert (tmp_path / "work" / "dbt" / "spark-profile" / "profiles.yml").is_file()
+    assert (tmp_path / "work" / "dbt" / "profile" / "profiles.yml").is_file()
 
 
 @pytest.mark.spark

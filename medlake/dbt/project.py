@@ -1,34 +1,104 @@
-"""The dbt project's location and manifest, prepared (``dbt parse``) when missing."""
+"""The dbt project: its location, its manifest (prepared with ``dbt parse`` when missing), and what a run is given
+from :class:`~medlake.config.Settings` — the profile of the engine's target and the lake root as the one dbt
+variable ``medlake_lake``. dbt reads no environment variable of medlake's: models and sources resolve the lake
+through ``var('medlake_lake')``, so dbt, assets, checks and sensors cannot disagree about where the lake is."""
 
 from __future__ import annotations
 
-import os
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtProject
+from medlake.config import Settings
 
-from medlake.resources import DBT_PROJECT_DIR
+__all__ = ["DBT_PROJECT_DIR", "dbt_project", "dbt_vars", "manifest_path", "write_profiles"]
 
-__all__ = ["dbt_project", "manifest_path"]
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_project"
+_PROFILE = "medlake"
+_PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
 
 
-def dbt_project() -> DbtProject:
-    return DbtProject(
-        project_dir=DBT_PROJECT_DIR,
-        profiles_dir=DBT_PROJECT_DIR,
-        target=os.environ.get("MEDLAKE_ENGINE", "polars"),
-    )
+def dbt_project() -> Any:
+    """The project as dagster-dbt sees it. Parsing uses the checked-in ``profiles.yml`` (target ``polars``, no
+    connection is opened); runs use the profile :func:`write_profiles` writes for the configured engine."""
+    from dagster_dbt import DbtProject
+
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="polars")
 
 
 def manifest_path() -> Path:
-    """The parsed manifest; parses the project once if it has not been (a fresh checkout, CI)."""
+    """The parsed manifest, parsed again whenever a model, macro, test or the project file is newer than it (a fresh
+    checkout, CI, an analyst's new model under ``make dev``). Concurrent processes parse once: the first holds a
+    lock on the target folder, the others wait and find the manifest fresh."""
     project = dbt_project()
-    if not project.manifest_path.exists():
-        # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there, so
-        # parse with the dbt installed beside this interpreter.
-        from dagster_dbt import DbtCliResource
+    manifest = Path(project.manifest_path)
+    if not _stale(manifest):
+        return manifest
+    import fcntl
 
-        dbt = DbtCliResource(project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
-        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-    return project.manifest_path
+    from dagster_dbt import DbtCliResource
+
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with (manifest.parent / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _stale(manifest):
+            # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there
+            dbt = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return manifest
+
+
+def _stale(manifest: Path) -> bool:
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds", "snapshots", "analyses"):
+        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.suffix in _PROJECT_SUFFIXES)
+    return any(p.stat().st_mtime > built for p in sources if p.exists())
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside medlake (the venv's), whatever PATH says."""
+    return str(Path(sys.executable).parent / "dbt")
+
+
+def dbt_vars(settings: Settings) -> str:
+    """The ``--vars`` argument of a dbt invocation for ``settings``."""
+    return json.dumps({"medlake_lake": str(settings.lake)})
+
+
+def _duckdb_output(settings: Settings) -> dict[str, Any]:
+    """dbt-duckdb in memory, reading DWD Delta tables through delta-rs and landing marts as Delta tables through
+    medlake's plugin (``medlake.dbt.duckdb_delta``)."""
+    return {
+        "type": "duckdb",
+        "path": ":memory:",
+        "threads": 1,
+        "external_root": str(settings.work / "dbt" / "external"),
+        "plugins": [{"module": "medlake.dbt.duckdb_delta", "alias": "delta_lake",
+                     "config": {"lake_root": f"{settings.lake}/theme"}}],
+    }
+
+
+def _spark_output(settings: Settings) -> dict[str, Any]:
+    from medlake.engine.dbt_spark_profile import dbt_spark_output
+
+    return dbt_spark_output(settings)
+
+
+# engine → its dbt target's output; the target is named after the engine
+_OUTPUTS: dict[str, Callable[[Settings], dict[str, Any]]] = {"polars": _duckdb_output, "spark": _spark_output}
+
+
+def write_profiles(settings: Settings) -> Path:
+    """Write ``profiles.yml`` with the engine's target under ``work/dbt/profile`` and return its folder."""
+    import yaml
+
+    profile = {_PROFILE: {"target": settings.engine, "outputs": {settings.engine: _OUTPUTS[settings.engine](settings)}}}
+    folder = settings.work / "dbt" / "profile"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return folder

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import narwhals as nw
@@ -12,11 +16,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
 from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, commit_metadata_from_commit_info, merge_predicate
-from medlake.errors import CommitConflictError, TableNotFoundError
+from medlake.errors import CommitConflictError, LakeWriteError, TableNotFoundError
 
 __all__ = ["COMMIT_ATTEMPTS", "PolarsEngine", "commit_with_retry"]
 
@@ -73,6 +77,29 @@ def _split_new_partitions(
     return (fresh if fresh.num_rows else None), data.filter(known)
 
 
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _cause(number: int) -> str:
+    return f"{os.strerror(number)} ({errno.errorcode.get(number, f'errno {number}')})"
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Filesystem failures of a write (delta-rs reports them as ``DeltaError`` ending in ``(os error N)``) become
+    one ``LakeWriteError`` naming the table and the cause. delta-rs commits a version only after its data files are
+    written, so the table is still at its last committed version."""
+    try:
+        yield
+    except OSError as exc:
+        raise LakeWriteError(str(path), _cause(exc.errno) if exc.errno else str(exc)) from exc
+    except DeltaError as exc:
+        found = _OS_ERROR.search(str(exc))
+        if found is None:
+            raise
+        raise LakeWriteError(str(path), _cause(int(found.group(1)))) from exc
+
+
 def _commit(metadata: dict[str, str] | None) -> CommitProperties | None:
     return CommitProperties(custom_metadata=metadata) if metadata else None
 
@@ -118,10 +145,11 @@ class PolarsEngine:
 
     def _write(self, frame: nw.LazyFrame, path: str, mode: str, metadata: dict[str, str] | None) -> WriteResult:
         data = self.to_arrow(frame)
-        commit_with_retry(str(path), lambda: write_deltalake(
-            str(path), data, mode=mode, schema_mode="merge" if mode == "append" else "overwrite",
-            commit_properties=_commit(metadata),
-        ))
+        with _writing(path):
+            commit_with_retry(str(path), lambda: write_deltalake(
+                str(path), data, mode=mode, schema_mode="merge" if mode == "append" else "overwrite",
+                commit_properties=_commit(metadata),
+            ))
         return WriteResult(version=self._table(path).version(), rows_written=data.num_rows)
 
     def append(self, frame: nw.LazyFrame, path: str, *, metadata: dict[str, str] | None = None) -> WriteResult:
@@ -145,8 +173,9 @@ class PolarsEngine:
         """Upsert on ``keys``: a matched row is replaced when the source's ``version_column`` is not older.
         A MERGE that conflicts with a concurrent commit is run again on the new version (``commit_with_retry``)."""
         data = self.to_arrow(frame)
-        return commit_with_retry(str(path), lambda: self._merge(data, path, keys, version_column, metadata,
-                                                                partition_by))
+        with _writing(path):
+            return commit_with_retry(str(path), lambda: self._merge(data, path, keys, version_column, metadata,
+                                                                    partition_by))
 
     def _merge(
         self, data: pa.Table, path: str, keys: tuple[str, ...], version_column: str | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +60,35 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     return target
 
 
+def _is_sum(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    try:
+        return Decimal(str(value)).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def _checked(manifest: Manifest, path: Path) -> Manifest:
+    """Field types checked here, so a wrong one refuses its own batch instead of failing the load of every batch."""
+    def refuse(where: str, expected: str) -> IngestError:
+        return IngestError(f"manifest field {where} must be {expected}", file=str(path), field=where)
+
+    for name in ("institution", "batch_id", "business_date", "created_at"):
+        if not isinstance(getattr(manifest, name), str):
+            raise refuse(name, "text")
+    for i, entry in enumerate(manifest.files):
+        for name in ("table", "file", "format", "encoding", "sha256"):
+            if not isinstance(getattr(entry, name), str):
+                raise refuse(f"files[{i}].{name}", "text")
+        if isinstance(entry.rows, bool) or not isinstance(entry.rows, int) or entry.rows < 0:
+            raise refuse(f"files[{i}].rows", "a whole number of rows")
+        sums = entry.sums
+        if not isinstance(sums, dict) or not all(isinstance(k, str) and _is_sum(v) for k, v in sums.items()):
+            raise refuse(f"files[{i}].sums", "an object of amount column → decimal sum")
+    return manifest
+
+
 def read_manifest(folder: Path) -> Manifest:
     path = folder / MANIFEST_NAME
     try:
@@ -69,12 +99,12 @@ def read_manifest(folder: Path) -> Manifest:
         raise IngestError(f"manifest is not valid UTF-8 JSON ({exc})", file=str(path)) from None
     try:
         files = tuple(ManifestFile(**f) for f in raw["files"])
-        return Manifest(
+        return _checked(Manifest(
             institution=raw["institution"],
             batch_id=raw["batch_id"],
             business_date=raw["business_date"],
             created_at=raw["created_at"],
             files=files,
-        )
+        ), path)
     except (KeyError, TypeError) as exc:
         raise IngestError(f"manifest is missing or has unexpected fields ({exc})", file=str(path)) from None

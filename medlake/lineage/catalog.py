@@ -20,9 +20,6 @@ from medlake.sources import SOURCES
 __all__ = ["CHECK_RESULTS", "CatalogEntry", "catalog", "search"]
 
 CHECK_RESULTS = ("quality", "check_results")
-_TABLE_COLUMNS = ("table", "asset", "dataset", "asset_key")
-_OUTCOME_COLUMNS = ("outcome", "status", "passed", "success")
-_TIME_COLUMNS = ("checked_at", "evaluated_at", "run_at", "_loaded_at")
 _LABELS = {s.name: s.label for s in SOURCES}
 
 
@@ -63,34 +60,23 @@ def _describe(layer: Layer, table: str) -> dict[str, Any]:
     return info
 
 
-def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
-    return next((c for c in candidates if c in columns), None)
-
-
 def _last_checks(config: Settings) -> dict[str, dict[str, Any]]:
-    """Latest outcome per table from the quality-results Delta table (column names matched loosely)."""
+    """Latest check run per table from the quality runner's results table (``medlake.quality.runner``): rules
+    checked, rules not passed, outcome and time. The runner writes one row per rule and institution."""
     location = config.table_path(*CHECK_RESULTS)
     if delta_snapshot(location) is None:
         return {}
-    frame = pl.read_delta(str(location))
-    table_col, outcome_col = _pick(frame.columns, _TABLE_COLUMNS), _pick(frame.columns, _OUTCOME_COLUMNS)
-    if table_col is None or outcome_col is None:
-        return {}
-    time_col = _pick(frame.columns, _TIME_COLUMNS)
-    if time_col:
-        frame = frame.filter(pl.col(time_col) == pl.col(time_col).max().over(table_col))
-    failed = ~pl.col(outcome_col).cast(pl.Utf8).str.to_lowercase().is_in(["pass", "passed", "ok", "true", "success"])
-    summary = frame.group_by(table_col).agg(
-        pl.len().alias("checks"),
-        failed.sum().alias("failed"),
-        *([pl.col(time_col).max().cast(pl.Utf8).alias("at")] if time_col else []),
+    latest = pl.read_delta(str(location), columns=["table", "rule_id", "outcome", "checked_at"]).filter(
+        pl.col("checked_at") == pl.col("checked_at").max().over("table"))
+    summary = latest.group_by("table").agg(
+        pl.col("rule_id").n_unique().alias("checks"),
+        pl.col("rule_id").filter(pl.col("outcome") != "pass").n_unique().alias("failed"),
+        pl.col("checked_at").max().cast(pl.Utf8).alias("at"),
     )
-    out: dict[str, dict[str, Any]] = {}
-    for row in summary.iter_rows(named=True):
-        key = str(row.pop(table_col)).replace("/", ".")
-        row["outcome"] = "failed" if row["failed"] else "passed"
-        out[key] = row
-    return out
+    return {
+        str(row.pop("table")): {**row, "outcome": "failed" if row["failed"] else "passed"}
+        for row in summary.iter_rows(named=True)
+    }
 
 
 def catalog(config: Settings | None = None) -> list[CatalogEntry]:

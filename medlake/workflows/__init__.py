@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from medlake.workflows.assets import build_workflow_assets, step_metadata
-from medlake.workflows.errors import OperatorUnavailableError, WorkflowError, WorkflowStepFailed
+from medlake.workflows.errors import WorkflowError, WorkflowStepFailed
 from medlake.workflows.registry import OPERATORS, build_operator, operator_class
 from medlake.workflows.run import StepReport, WorkflowRun, run_workflow
 from medlake.workflows.spec import SCENARIOS, StepSpec, WorkflowSpec, load_workflow, load_workflows
@@ -13,7 +13,6 @@ __all__ = [
     "OPERATORS",
     "SCENARIOS",
     "TEMPLATES_DIR",
-    "OperatorUnavailableError",
     "StepReport",
     "StepSpec",
     "WorkflowError",

@@ -6,7 +6,7 @@ from typing import Any
 
 from medlake.errors import ConfigurationError, MedlakeError
 
-__all__ = ["OperatorUnavailableError", "WorkflowError", "WorkflowStepFailed"]
+__all__ = ["WorkflowError", "WorkflowStepFailed"]
 
 
 class WorkflowError(ConfigurationError):
@@ -20,10 +20,6 @@ class WorkflowError(ConfigurationError):
         self.file = file
         self.line = line
         self.where = where
-
-
-class OperatorUnavailableError(WorkflowError, ImportError):
-    """A workflow names an operator whose module cannot be imported (not installed or not built yet)."""
 
 
 class WorkflowStepFailed(MedlakeError):

@@ -1,4 +1,5 @@
-"""Operator kinds named in workflow YAML → their classes, imported only when a workflow uses them.
+"""Operator kinds named in workflow YAML → their classes, imported only when a workflow uses them (the operators'
+libraries are heavy: Splink, Soda, pypinyin).
 
 An operator class has ``kind`` and ``run(frame, ctx)`` (``medlake.operators.base.Operator``) and is built from its
 step mapping by ``from_config(mapping)`` when it has one, else by ``cls(**mapping)``.
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from medlake.operators.base import Operator
-from medlake.workflows.errors import OperatorUnavailableError
+from medlake.workflows.errors import WorkflowError
 
 __all__ = ["OPERATORS", "build_operator", "operator_class"]
 
@@ -24,19 +25,12 @@ OPERATORS: dict[str, str] = {
 
 
 def operator_class(kind: str) -> type[Any]:
-    """The class registered for ``kind``; a clear error when its module cannot be imported."""
+    """The class registered for ``kind``."""
     target = OPERATORS.get(kind)
     if target is None:
-        raise OperatorUnavailableError(f"unknown operator {kind!r}; expected one of {', '.join(OPERATORS)}")
+        raise WorkflowError(f"unknown operator {kind!r}; expected one of {', '.join(OPERATORS)}")
     module_name, _, class_name = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise OperatorUnavailableError(
-            f"operator {kind!r} ({target}) is not available: {exc}. Install or build that module, "
-            f"or remove the step"
-        ) from None
-    return cls
+    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
 
 
 def build_operator(kind: str, config: Mapping[str, Any]) -> Operator:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from medlake.errors import ConfigurationError
-from medlake.workflows.errors import OperatorUnavailableError, WorkflowError
+from medlake.workflows.errors import WorkflowError
 from medlake.workflows.registry import OPERATORS, build_operator
 from medlake.workflows.yaml_nodes import Path_, line_of, read_located
 
@@ -150,12 +150,10 @@ def _config_line(lines: dict[Path_, int], step: int, message: str) -> int | None
 
 
 def _check_operators(spec: WorkflowSpec, lines: dict[Path_, int]) -> None:
-    """Build each available operator once so a bad configuration fails at load, on its line."""
+    """Build each operator once so a bad configuration fails at load, on its line."""
     for i, step in enumerate(spec.steps):
         try:
             build_operator(step.operator, step.config)
-        except OperatorUnavailableError:
-            continue  # checked when the workflow runs; the module may arrive later
         except (ConfigurationError, TypeError, ValueError) as exc:
             raise WorkflowError(
                 f"{step.operator}: {exc}", file=spec.file, line=_config_line(lines, i, str(exc)),
