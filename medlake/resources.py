@@ -42,12 +42,14 @@ class LakeResource(ConfigurableResource):
     home: str
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
+    time_travel_days: float = 7.0  # MEDLAKE_TIME_TRAVEL_DAYS
     spark: SparkSessionResource | None = None
     _engine: Any = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None)
+        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None,
+                        time_travel_days=self.time_travel_days)
 
     @property
     def engine(self) -> Engine:
@@ -95,7 +97,8 @@ def _spark_profiles_dir(current: Settings) -> Path:
 
 def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
     spark = SparkSessionResource(home=str(current.home))
-    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark)
+    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark,
+                        time_travel_days=current.time_travel_days)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 
 
@@ -104,7 +107,8 @@ def resources_for(current: Settings | None = None) -> dict[str, Any]:
     current = current or settings()
     home, lake_uri = str(current.home), current.lake_uri or ""
     return {
-        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri),
+        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri,
+                                                time_travel_days=current.time_travel_days),
                            "dbt": _dbt("polars")},
         "spark": lambda: _spark_resources(current, _dbt("spark", _spark_profiles_dir(current))),
     }[current.engine]()

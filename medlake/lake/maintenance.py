@@ -1,0 +1,152 @@
+"""Table maintenance: OPTIMIZE (compaction, Z-order on lookup keys), VACUUM inside the time-travel window, and
+checkpoints with log cleanup, for every Delta table of the lake, on whichever engine the lake runs.
+
+- Z-order keys come from the specs: a DWD table is clustered by its business key's identifier columns (and
+  ``patient_id`` where it refers to a patient), an EMPI table by ``master_id``. ODS tables are only compacted:
+  their files are in load order (``_ods_seq``), which is what the DWD's incremental read skips files by.
+- VACUUM keeps every data file that a version committed inside ``Settings.time_travel_days``
+  (``MEDLAKE_TIME_TRAVEL_DAYS``, default 7) reads, and never less than the table's own
+  ``delta.deletedFileRetentionDuration``; log cleanup keeps at least the same window.
+- Every commit maintenance makes carries the custom metadata of the table's newest commit, so a DWD watermark
+  (``medlake.ods_seq``, read from the newest commit) is the same after maintenance as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from medlake.config import Settings, subfolders
+from medlake.empi.store import TABLES as EMPI_TABLES
+from medlake.engine.base import Engine
+from medlake.errors import TableNotFoundError
+from medlake.layers import Layer
+from medlake.sources import SOURCES, SourceTable
+
+__all__ = ["MaintenanceTarget", "TableMaintenance", "lake_tables", "maintain_lake", "maintain_table", "zorder_columns"]
+
+_PATIENT_REFERENCE = "patient_id"
+_MASTER_ID = "master_id"
+# commitInfo fields the engines write themselves: not carried into maintenance commits
+_ENGINE_COMMIT_FIELDS = frozenset({"operation", "clientVersion", "engineInfo", "isolationLevel", "txnId", "userId",
+                                   "userName", "userMetadata"})
+
+
+def _dwd_lookup_columns(spec: SourceTable) -> tuple[str, ...]:
+    identifiers = tuple(c for c in spec.business_key if spec.column(c).dtype == "string")
+    refers_to_patient = _PATIENT_REFERENCE in spec.column_names and _PATIENT_REFERENCE not in identifiers
+    return identifiers + ((_PATIENT_REFERENCE,) if refers_to_patient else ())
+
+
+_ZORDER: dict[tuple[str, str], tuple[str, ...]] = {
+    (Layer.DWD.value, spec.name): _dwd_lookup_columns(spec) for spec in SOURCES
+}
+_EMPI_ZORDER: dict[str, tuple[str, ...]] = {
+    name: (_MASTER_ID,) for name, schema in EMPI_TABLES.items() if _MASTER_ID in schema
+}
+
+
+def zorder_columns(layer: str, name: str) -> tuple[str, ...]:
+    """The columns point lookups on ``layer/name`` filter by (Z-order keys); () for compaction only."""
+    return _ZORDER.get((layer, name)) or _EMPI_ZORDER.get(name, ())
+
+
+@dataclass(frozen=True)
+class MaintenanceTarget:
+    layer: str
+    name: str
+    path: str
+    zorder: tuple[str, ...] = ()
+
+    @property
+    def table(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+
+@dataclass
+class TableMaintenance:
+    """What maintenance did to one table (or, in a dry run, would do: no ``*_after`` figures, files listed)."""
+
+    table: str
+    dry_run: bool
+    zorder: list[str]
+    retention_hours: int
+    files_before: int
+    bytes_before: int
+    version_before: int
+    files_after: int | None = None
+    bytes_after: int | None = None
+    version_after: int | None = None
+    files_vacuumed: int = 0
+    vacuumed: list[str] = field(default_factory=list)
+    checkpoint_version: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lake_tables(settings: Settings, only: Sequence[str] = ()) -> list[MaintenanceTarget]:
+    """Every Delta table ``<lake>/<layer>/<name>``, or those named ``LAYER/NAME`` in ``only``."""
+    targets = [
+        MaintenanceTarget(layer.name, table.name, str(table), zorder_columns(layer.name, table.name))
+        for layer in subfolders(settings.lake)
+        for table in subfolders(layer)
+        if (table / "_delta_log").exists()
+    ]
+    if not only:
+        return targets
+    by_name = {t.table: t for t in targets}
+    missing = [name for name in only if name.strip("/") not in by_name]
+    if missing:
+        raise TableNotFoundError(f"no Delta table {', '.join(missing)} in {settings.lake} "
+                                 f"(tables are named LAYER/NAME, e.g. dwd/settlement)")
+    return [by_name[name.strip("/")] for name in only]
+
+
+def _carried_metadata(engine: Engine, path: str) -> dict[str, str]:
+    return {k: v for k, v in engine.commit_metadata(path).items() if k not in _ENGINE_COMMIT_FIELDS}
+
+
+def maintain_table(
+    engine: Engine,
+    settings: Settings,
+    target: MaintenanceTarget,
+    *,
+    dry_run: bool = False,
+    enforce_retention_duration: bool = True,
+) -> TableMaintenance:
+    """OPTIMIZE (Z-order when the table has lookup keys), VACUUM with the time-travel window as retention, then
+    a checkpoint and log cleanup. ``dry_run`` changes nothing and lists the files VACUUM would delete."""
+    before = engine.table_stats(target.path)
+    report = TableMaintenance(target.table, dry_run, list(target.zorder), settings.time_travel_hours,
+                              before.files, before.bytes, before.version)
+    metadata = _carried_metadata(engine, target.path)
+    if not dry_run:
+        engine.optimize(target.path, zorder=target.zorder, metadata=metadata)
+    report.vacuumed = engine.vacuum(target.path, retention_hours=settings.time_travel_hours, dry_run=dry_run,
+                                    enforce_retention_duration=enforce_retention_duration, metadata=metadata)
+    report.files_vacuumed = len(report.vacuumed)
+    if dry_run:
+        return report
+    engine.checkpoint(target.path, log_retention_hours=settings.time_travel_hours, metadata=metadata)
+    after = engine.table_stats(target.path)
+    report.files_after, report.bytes_after, report.version_after = after.files, after.bytes, after.version
+    report.checkpoint_version = after.version
+    return report
+
+
+def maintain_lake(
+    engine: Engine,
+    settings: Settings,
+    *,
+    tables: Sequence[str] = (),
+    dry_run: bool = False,
+    enforce_retention_duration: bool = True,
+) -> list[TableMaintenance]:
+    """:func:`maintain_table` for every table of the lake (or those named ``LAYER/NAME`` in ``tables``)."""
+    return [
+        maintain_table(engine, settings, target, dry_run=dry_run,
+                       enforce_retention_duration=enforce_retention_duration)
+        for target in lake_tables(settings, tables)
+    ]
