@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import unquote
 
 import narwhals as nw
 import pyarrow as pa
@@ -63,7 +63,6 @@ DEFAULT_DELETED_FILE_RETENTION_HOURS = 7 * 24
 DEFAULT_LOG_RETENTION_HOURS = 30 * 24
 _INTERVAL = re.compile(r"\s*(?:interval\s+)?(\d+)\s+(second|minute|hour|day|week)s?\s*")
 _UNIT_HOURS = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1.0, "day": 24.0, "week": 168.0}
-_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 def interval_hours(text: str | None, default: float) -> float:
@@ -91,19 +90,11 @@ def log_retention_properties(properties: Mapping[str, str], log_retention_hours:
     return {"delta.logRetentionDuration": f"interval {log_retention_hours} hours"}
 
 
-def crowded_partitions(files: Iterable[str]) -> list[dict[str, str | None]]:
-    """The partitions (``{column: value}``, ``{}`` for an unpartitioned table) holding more than one data file,
-    from the data files' paths relative to the table root (``col=value/part-….parquet``, as both engines write)."""
-    per_folder: dict[str, int] = {}
-    for file in files:
-        folder = file.rsplit("/", 1)[0] if "/" in file else ""
-        per_folder[folder] = per_folder.get(folder, 0) + 1
-    crowded = []
-    for folder, count in sorted(per_folder.items()):
-        if count > 1:
-            pairs = (unquote(part).split("=", 1) for part in folder.split("/") if "=" in part)
-            crowded.append({column: None if value == _HIVE_NULL else value for column, value in pairs})
-    return crowded
+def crowded_partitions(files: Iterable[Mapping[str, str | None]]) -> list[dict[str, str | None]]:
+    """The partitions (``{column: value}``; ``{}`` for an unpartitioned table) holding more than one data file,
+    given each live file's partition values."""
+    counts = Counter(tuple(sorted(values.items())) for values in files)
+    return [dict(key) for key, count in sorted(counts.items(), key=str) if count > 1]
 
 
 def merge_predicate(

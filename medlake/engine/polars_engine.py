@@ -194,7 +194,10 @@ class PolarsEngine:
         if not zorder:
             table.optimize.compact(commit_properties=_commit(metadata))
             return
-        for partition in crowded_partitions(table.files()):
+        actions = pa.table(table.get_add_actions(flatten=True))
+        columns = [c for c in actions.column_names if c.startswith("partition.")]
+        values = actions.select(columns).rename_columns([c.removeprefix("partition.") for c in columns])
+        for partition in crowded_partitions(values.to_pylist()):
             filters = [(column, "=", value) for column, value in partition.items()] or None
             table.optimize.z_order(list(zorder), partition_filters=filters, commit_properties=_commit(metadata))
 

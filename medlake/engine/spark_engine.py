@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 import narwhals as nw
 import pyarrow as pa
@@ -51,6 +52,7 @@ __all__ = [
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # The session conf carrying a MERGE's userMetadata is shared by every thread of the driver, so writes from one
 # process are serialized: otherwise a concurrent write would be committed with another write's watermark.
 _COMMIT_CONF_LOCK = threading.Lock()
@@ -101,6 +103,13 @@ def _spark_parsers() -> dict[str, Callable[[Any], Any]]:
         "date": temporal("date"),
         "datetime": temporal("datetime"),
     }
+
+
+def _partition_values(file_uri: str) -> dict[str, str | None]:
+    """``{column: value}`` from the Hive-style folders of a data file's URI (``…/col=value/part-….parquet``)."""
+    folders = urlparse(file_uri).path.split("/")[:-1]
+    pairs = (unquote(folder).split("=", 1) for folder in folders if "=" in folder)
+    return {column: None if value == _HIVE_NULL else value for column, value in pairs}
 
 
 def _user_metadata(metadata: Mapping[str, str] | None) -> str | None:
@@ -308,9 +317,8 @@ class SparkEngine:
             if not zorder:
                 table.optimize().executeCompaction()
                 return
-            root = str(path).rstrip("/") + "/"
-            files = [f.split(root, 1)[-1] for f in self.spark.read.format("delta").load(str(path)).inputFiles()]
-            for partition in crowded_partitions(files):
+            files = self.spark.read.format("delta").load(str(path)).inputFiles()
+            for partition in crowded_partitions(_partition_values(f) for f in files):
                 builder = table.optimize()
                 if partition:
                     builder = builder.where(" AND ".join(
