@@ -1,10 +1,11 @@
-"""``python -m medlake.bench maintenance``: ``dwd/settlement`` built through daily increments, read before and after
-OPTIMIZE (Z-order on ``setl_id``).
+"""``python -m medlake.bench maintenance``: ``dwd/settlement`` (and the ``ods/settlement`` it is loaded from) built
+through daily increments, read before and after maintenance (OPTIMIZE, with Z-order on ``setl_id`` for DWD).
 
 Each day an insurer delivers settlements (80 % new, 20 % re-settlements of the previous days' ones with a higher
 revision) as a CSV batch with a manifest; ODS lands it and DWD MERGEs it, exactly as the pipeline does
 (:func:`medlake.lake.ods.load_source_table`, :func:`medlake.lake.dwd.load_dwd_table`). Then the table's file count,
-a full scan and point lookups by ``setl_id`` are timed, maintenance runs, and the same reads are timed again.
+a full scan and point lookups by ``setl_id`` are timed, maintenance runs, and the same reads are timed again; the
+same for the ODS table (one file per daily append; compaction only, it stays in load order).
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from medlake.config import Settings
-from medlake.engine import get_engine
-from medlake.lake.dwd import dwd_path, load_dwd_table
+from medlake.engine import Engine, get_engine
+from medlake.lake.dwd import load_dwd_table
 from medlake.lake.maintenance import MaintenanceTarget, maintain_table, zorder_columns
 from medlake.lake.manifest import Manifest, ManifestFile, file_sha256, write_manifest
 from medlake.lake.ods import load_source_table
@@ -34,6 +36,7 @@ _INSURER = "YB330100"
 _START = date(2026, 1, 1)
 _REVISED_SHARE = 0.2
 _LOOKUPS = 5
+T = TypeVar("T")
 
 
 def _settlements(ids: list[int], day: int, revision: int) -> pl.DataFrame:
@@ -75,28 +78,56 @@ def _deliver(settings: Settings, day: int, rows: pl.DataFrame) -> None:
                                     f"{folder.name}T23:30:00", (entry,)))
 
 
-def _read_seconds(path: str, keys: list[str]) -> dict[str, Any]:
-    """Full scan (count + fund sum) and point lookups by ``setl_id``: the median of the lookups."""
+def _timed(call: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
-    total = pl.scan_delta(path).select(pl.len(), pl.col("fund_paid").sum()).collect()
-    scan = time.perf_counter() - start
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def _read_seconds(path: str, keys: list[str]) -> dict[str, Any]:
+    """Full scan (count + fund sum, median of 3 after one untimed warm-up) and point lookups by ``setl_id``
+    (median over the keys)."""
+    def scan() -> pl.DataFrame:
+        return pl.scan_delta(path).select(pl.len(), pl.col("fund_paid").sum()).collect()
+
+    total = scan()
+    scans = [_timed(scan)[0] for _ in range(3)]
     lookups = []
     for key in keys:
-        start = time.perf_counter()
-        found = pl.scan_delta(path).filter(pl.col("setl_id") == key).collect()
-        lookups.append(time.perf_counter() - start)
-        assert found.height == 1, f"setl_id {key}: {found.height} rows"
-    return {"rows": int(total.item(0, 0)), "full_scan_seconds": round(scan, 3),
+        seconds, found = _timed(lambda key=key: pl.scan_delta(path).filter(pl.col("setl_id") == key).collect())
+        lookups.append(seconds)
+        assert found.height >= 1, f"setl_id {key} not found in {path}"
+    return {"rows": int(total.item(0, 0)), "full_scan_seconds": round(statistics.median(scans), 4),
             "point_lookup_median_seconds": round(statistics.median(lookups), 4)}
 
 
+def _maintained(engine: Engine, settings: Settings, layer: str, name: str, keys: list[str]) -> dict[str, Any]:
+    """Files and reads of one table before and after :func:`maintain_table`."""
+    path = str(settings.table_path(layer, name))
+    stats, reads = engine.table_stats(path), _read_seconds(path, keys)
+    target = MaintenanceTarget(layer, name, path, zorder_columns(layer, name))
+    seconds, report = _timed(lambda: maintain_table(engine, settings, target))
+    after = _read_seconds(path, keys)
+    assert after["rows"] == reads["rows"]
+    return {
+        "zorder": list(target.zorder),
+        "before": {"files": stats.files, "bytes": stats.bytes, "version": stats.version, **reads},
+        "maintenance_seconds": round(seconds, 2),
+        "after": {"files": report.files_after, "bytes": report.bytes_after, "version": report.version_after,
+                  **after},
+        "files_vacuumed": report.files_vacuumed,
+    }
+
+
 def bench_maintenance(rows_per_day: int = 30_000, days: int = 30) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="medlake-bench-maintenance-") as tmp:
+        return _bench(Settings(home=Path(tmp) / "medlake"), rows_per_day, days)
+
+
+def _bench(settings: Settings, rows_per_day: int, days: int) -> dict[str, Any]:
     engine = get_engine("polars")
     spec = source("settlement")
     rng = random.Random(7)
-    home = Path(tempfile.mkdtemp(prefix="medlake-bench-maintenance-")) / "medlake"
-    settings = Settings(home=home)
-    path = dwd_path(settings, spec.name)
     next_id, recent, start = 0, [], time.perf_counter()
     for day in range(days):
         revised = rng.sample(recent, min(int(rows_per_day * _REVISED_SHARE), len(recent)))
@@ -109,20 +140,8 @@ def bench_maintenance(rows_per_day: int = 30_000, days: int = 30) -> dict[str, A
         recent = fresh
     build = time.perf_counter() - start
     keys = [str(k).zfill(12) for k in rng.sample(range(next_id), _LOOKUPS)]
-    before_stats, before = engine.table_stats(path), _read_seconds(path, keys)
-    target = MaintenanceTarget("dwd", spec.name, path, zorder_columns("dwd", spec.name))
-    start = time.perf_counter()
-    report = maintain_table(engine, settings, target)
-    maintain_s = time.perf_counter() - start
-    after = _read_seconds(path, keys)
-    assert after["rows"] == before["rows"]
     return {
         "cores": os.cpu_count(), "days": days, "rows_per_day": rows_per_day, "build_seconds": round(build, 1),
-        "zorder": list(target.zorder), "partitions_key_block_chars": spec.key_block_chars,
-        "before": {"files": before_stats.files, "bytes": before_stats.bytes, "version": before_stats.version,
-                   **before},
-        "maintenance_seconds": round(maintain_s, 2),
-        "after": {"files": report.files_after, "bytes": report.bytes_after, "version": report.version_after,
-                  **after},
-        "files_vacuumed": report.files_vacuumed,
+        "dwd_settlement": _maintained(engine, settings, "dwd", spec.name, keys),
+        "ods_settlement": _maintained(engine, settings, "ods", spec.name, keys),
     }
