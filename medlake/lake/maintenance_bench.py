@@ -88,7 +88,7 @@ def _read_seconds(path: str, keys: list[str]) -> dict[str, Any]:
     """Full scan (count + fund sum, median of 3 after one untimed warm-up) and point lookups by ``setl_id``
     (median over the keys)."""
     def scan() -> pl.DataFrame:
-        return pl.scan_delta(path).select(pl.len(), pl.col("fund_paid").sum()).collect()
+        return pl.scan_delta(path).select(pl.len(), pl.col("fund_paid").cast(pl.Decimal(28, 4)).sum()).collect()
 
     total = scan()
     scans = [_timed(scan)[0] for _ in range(3)]
