@@ -1,9 +1,10 @@
 """``python -m medlake.bench maintenance``: ``dwd/settlement`` (and the ``ods/settlement`` it is loaded from) built
 through daily increments, read before and after maintenance (OPTIMIZE, with Z-order on ``setl_id`` for DWD).
 
-Each day an insurer delivers settlements (80 % new, 20 % re-settlements of the previous days' ones with a higher
-revision) as a CSV batch with a manifest; ODS lands it and DWD MERGEs it, exactly as the pipeline does
-(:func:`medlake.lake.ods.load_source_table`, :func:`medlake.lake.dwd.load_dwd_table`). Then the table's file count,
+Each day an insurer delivers settlements (80 % new, 20 % re-settlements of the previous day's ones with a higher
+revision; a second lake gets new settlements only) as a CSV batch with a manifest; ODS lands it and DWD MERGEs it,
+exactly as the pipeline does (:func:`medlake.lake.ods.load_source_table`, :func:`medlake.lake.dwd.load_dwd_table`).
+Then the table's file count,
 a full scan and point lookups by ``setl_id`` are timed, maintenance runs, and the same reads are timed again; the
 same for the ODS table (one file per daily append; compaction only, it stays in load order).
 """
@@ -120,17 +121,23 @@ def _maintained(engine: Engine, settings: Settings, layer: str, name: str, keys:
 
 
 def bench_maintenance(rows_per_day: int = 30_000, days: int = 30) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="medlake-bench-maintenance-") as tmp:
-        return _bench(Settings(home=Path(tmp) / "medlake"), rows_per_day, days)
+    """Two lakes: increments with 20 % re-settlements (each MERGE rewrites the partitions it matches, so they stay
+    one file each), and increments of new settlements only (each MERGE adds a file to the partitions it inserts
+    into)."""
+    figures: dict[str, Any] = {"cores": os.cpu_count(), "days": days, "rows_per_day": rows_per_day}
+    for label, revised_share in (("with_resettlements", _REVISED_SHARE), ("new_only", 0.0)):
+        with tempfile.TemporaryDirectory(prefix="medlake-bench-maintenance-") as tmp:
+            figures[label] = _bench(Settings(home=Path(tmp) / "medlake"), rows_per_day, days, revised_share)
+    return figures
 
 
-def _bench(settings: Settings, rows_per_day: int, days: int) -> dict[str, Any]:
+def _bench(settings: Settings, rows_per_day: int, days: int, revised_share: float) -> dict[str, Any]:
     engine = get_engine("polars")
     spec = source("settlement")
     rng = random.Random(7)
     next_id, recent, start = 0, [], time.perf_counter()
     for day in range(days):
-        revised = rng.sample(recent, min(int(rows_per_day * _REVISED_SHARE), len(recent)))
+        revised = rng.sample(recent, min(int(rows_per_day * revised_share), len(recent)))
         fresh = list(range(next_id, next_id + rows_per_day - len(revised)))
         next_id += len(fresh)
         batch = pl.concat([_settlements(fresh, day, 1), _settlements(sorted(revised), day, day + 2)])
@@ -141,7 +148,7 @@ def _bench(settings: Settings, rows_per_day: int, days: int) -> dict[str, Any]:
     build = time.perf_counter() - start
     keys = [str(k).zfill(12) for k in rng.sample(range(next_id), _LOOKUPS)]
     return {
-        "cores": os.cpu_count(), "days": days, "rows_per_day": rows_per_day, "build_seconds": round(build, 1),
+        "revised_share": revised_share, "build_seconds": round(build, 1),
         "dwd_settlement": _maintained(engine, settings, "dwd", spec.name, keys),
         "ods_settlement": _maintained(engine, settings, "ods", spec.name, keys),
     }
