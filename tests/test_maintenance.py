@@ -75,16 +75,16 @@ def test_zorder_keys_come_from_the_specs() -> None:
     assert zorder_columns("dwd", "encounter") == ("encounter_id", "patient_id")
     assert zorder_columns("dwd", "diagnosis") == ("encounter_id",)  # diag_seq (int) is no lookup key
     assert zorder_columns("dwd", "master_patient_index") == ("master_id",)
-    assert zorder_columns("ods", "settlement") == ()  # ODS stays in load order for the incremental read
+    assert zorder_columns("theme", "settlements") == ()  # compaction only
 
 
 def test_compaction_leaves_one_file_with_the_same_rows_and_watermark(engine: PolarsEngine, tmp_path: Path) -> None:
-    path = str(tmp_path / "lake" / "ods" / "settlement")
+    path = str(tmp_path / "lake" / "theme" / "settlements")
     _append_days(engine, path, range(6))
     before = _content(path)
     assert engine.table_stats(path).files == 6
 
-    report = maintain_table(engine, Settings(home=tmp_path), MaintenanceTarget("ods", "settlement", path))
+    report = maintain_table(engine, Settings(home=tmp_path), MaintenanceTarget("theme", "settlements", path))
 
     assert (report.files_before, report.files_after) == (6, 1)
     assert report.version_before == 5 and report.version_after is not None and report.version_after > 5
@@ -181,8 +181,8 @@ def test_cli_dry_run_json_changes_nothing(engine: PolarsEngine, lake_settings: S
 
     assert result.exit_code == 0, result.output
     reports = json.loads(result.output)
-    assert [(r["table"], r["dry_run"], r["files_before"], r["files_after"]) for r in reports] == [
-        ("dwd/settlement", True, 3, None), ("ods/settlement", True, 3, None)]
+    assert [(r["table"], r["dry_run"], r["optimize"], r["files_before"], r["files_after"]) for r in reports] == [
+        ("dwd/settlement", True, True, 3, None), ("ods/settlement", True, False, 3, None)]  # ODS: load order kept
     assert reports[0]["zorder"] == ["setl_id"] and reports[0]["retention_hours"] == 168
     assert {name: _log_listing(path) for name, path in paths.items()} == logs
 
@@ -215,7 +215,9 @@ def test_job_and_schedule_are_wired_and_the_job_compacts_a_lake(
         instance=DagsterInstance.ephemeral(), resources=resources_for(lake_settings))
 
     assert result.success and result.output_for_node("maintain_tables") == 2
-    assert all(engine.table_stats(path).files == 1 for path in paths.values())
+    assert {name: engine.table_stats(path).files for name, path in paths.items()} == {
+        "dwd/settlement": 1, "ods/settlement": 3}  # ODS is vacuumed and checkpointed, not compacted
+    assert all((Path(path) / "_delta_log" / "_last_checkpoint").exists() for path in paths.values())
     observed = {tuple(e.asset_observation_data.asset_observation.asset_key.path)  # type: ignore[union-attr]
                 for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
     assert observed == {("ods", "settlement"), ("dwd", "settlement")}

@@ -1,12 +1,11 @@
-"""``python -m medlake.bench maintenance``: ``dwd/settlement`` (and the ``ods/settlement`` it is loaded from) built
-through daily increments, read before and after maintenance (OPTIMIZE, with Z-order on ``setl_id`` for DWD).
+"""``python -m medlake.bench maintenance``: ``dwd/settlement`` built through daily increments, read before and after
+maintenance (OPTIMIZE with Z-order on ``setl_id``).
 
 Each day an insurer delivers settlements (80 % new, 20 % re-settlements of the previous day's ones with a higher
 revision; a second lake gets new settlements only) as a CSV batch with a manifest; ODS lands it and DWD MERGEs it,
 exactly as the pipeline does (:func:`medlake.lake.ods.load_source_table`, :func:`medlake.lake.dwd.load_dwd_table`).
 Then the table's file count,
-a full scan and point lookups by ``setl_id`` are timed, maintenance runs, and the same reads are timed again; the
-same for the ODS table (one file per daily append; compaction only, it stays in load order).
+a full scan and point lookups by ``setl_id`` are timed, maintenance runs, and the same reads are timed again.
 """
 
 from __future__ import annotations
@@ -150,5 +149,4 @@ def _bench(settings: Settings, rows_per_day: int, days: int, revised_share: floa
     return {
         "revised_share": revised_share, "build_seconds": round(build, 1),
         "dwd_settlement": _maintained(engine, settings, "dwd", spec.name, keys),
-        "ods_settlement": _maintained(engine, settings, "ods", spec.name, keys),
     }

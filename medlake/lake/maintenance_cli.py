@@ -42,4 +42,5 @@ def maintain_command(
         typer.echo(f"{r.table:<40} files {r.files_before}{after}  bytes {_size(r.bytes_before)}"
                    f"{'' if r.bytes_after is None else ' -> ' + _size(r.bytes_after)}  version {r.version_before}"
                    f"{'' if r.version_after is None else f' -> {r.version_after}'}  {verb} {r.files_vacuumed}"
-                   f"{'' if not r.zorder else '  z-order ' + ','.join(r.zorder)}")
+                   f"{'' if not r.zorder else '  z-order ' + ','.join(r.zorder)}"
+                   f"{'' if r.optimize else '  (no OPTIMIZE: load order kept)'}")
