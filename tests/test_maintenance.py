@@ -194,9 +194,16 @@ def test_cli_dry_run_json_changes_nothing(engine: PolarsEngine, lake_settings: S
     assert missing.exit_code == 1 and "dwd/nothing" in missing.output
 
 
-def test_unknown_table_is_a_medlake_error(lake_settings: Settings) -> None:
+def test_tables_are_found_below_layers_and_unknown_ones_are_a_medlake_error(
+    engine: PolarsEngine, lake_settings: Settings
+) -> None:
+    _append_days(engine, str(lake_settings.lake / "governance" / "hc_empi" / "master_patient_index"), range(1))
+    _append_days(engine, str(lake_settings.lake / "dwd" / "settlement"), range(1))
+    found = {t.table: (t.zorder, t.optimize) for t in lake_tables(lake_settings)}
+    assert found == {"dwd/settlement": (("setl_id",), True),
+                     "governance/hc_empi/master_patient_index": (("master_id",), True)}
     with pytest.raises(TableNotFoundError, match="theme/x"):
-        lake_tables(lake_settings, ["theme/x"])
+        lake_tables(lake_settings, ["dwd/settlement", "theme/x"])
 
 
 def test_job_and_schedule_are_wired_and_the_job_compacts_a_lake(

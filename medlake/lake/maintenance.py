@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from medlake.config import Settings, subfolders
+from medlake.config import LakePath, Settings, subfolders
 from medlake.empi.store import TABLES as EMPI_TABLES
 from medlake.engine.base import Engine
 from medlake.errors import TableNotFoundError
@@ -29,6 +29,7 @@ from medlake.sources import SOURCES, SourceTable
 
 __all__ = ["MaintenanceTarget", "TableMaintenance", "lake_tables", "maintain_lake", "maintain_table", "zorder_columns"]
 
+_MAX_DEPTH = 3  # folders searched below a layer for tables
 _LOAD_ORDERED_LAYERS = frozenset({Layer.ODS.value})  # not optimized, see the module docstring
 _PATIENT_REFERENCE = "patient_id"
 _MASTER_ID = "master_id"
@@ -52,8 +53,9 @@ _EMPI_ZORDER: dict[str, tuple[str, ...]] = {
 
 
 def zorder_columns(layer: str, name: str) -> tuple[str, ...]:
-    """The columns point lookups on ``layer/name`` filter by (Z-order keys); () for compaction only."""
-    return _ZORDER.get((layer, name)) or _EMPI_ZORDER.get(name, ())
+    """The columns point lookups on ``layer/name`` filter by (Z-order keys); () for compaction only. An EMPI table
+    is recognized by its own name wherever its store is (``dwd/``, a workflow's folder)."""
+    return _ZORDER.get((layer, name)) or _EMPI_ZORDER.get(name.rsplit("/", 1)[-1], ())
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,22 @@ class TableMaintenance:
         return asdict(self)
 
 
+def _tables_below(folder: LakePath, depth: int) -> list[LakePath]:
+    """Delta tables at or below ``folder`` (a table is a folder with a ``_delta_log``; nothing below it is)."""
+    if (folder / "_delta_log").exists():
+        return [folder]
+    return [t for sub in subfolders(folder) for t in _tables_below(sub, depth - 1)] if depth > 0 else []
+
+
 def lake_tables(settings: Settings, only: Sequence[str] = ()) -> list[MaintenanceTarget]:
-    """Every Delta table ``<lake>/<layer>/<name>``, or those named ``LAYER/NAME`` in ``only``."""
-    targets = [
-        MaintenanceTarget(layer.name, table.name, str(table), zorder_columns(layer.name, table.name),
-                          optimize=layer.name not in _LOAD_ORDERED_LAYERS)
-        for layer in subfolders(settings.lake)
-        for table in subfolders(layer)
-        if (table / "_delta_log").exists()
-    ]
+    """Every Delta table of the lake (``<layer>/<name>``, or deeper, as a workflow's EMPI store
+    ``governance/<workflow>/master_patient_index``), or those named ``LAYER/NAME`` in ``only``."""
+    targets = []
+    for layer in subfolders(settings.lake):
+        for table in _tables_below(layer, _MAX_DEPTH):
+            name = str(table)[len(str(layer)):].strip("/")
+            targets.append(MaintenanceTarget(layer.name, name, str(table), zorder_columns(layer.name, name),
+                                             optimize=layer.name not in _LOAD_ORDERED_LAYERS))
     if not only:
         return targets
     by_name = {t.table: t for t in targets}
