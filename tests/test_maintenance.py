@@ -206,6 +206,7 @@ def test_tables_are_found_below_layers_and_unknown_ones_are_a_medlake_error(
         lake_tables(lake_settings, ["dwd/settlement", "theme/x"])
 
 
+@pytest.mark.slow  # importing the definitions parses the dbt manifest and the check contracts
 def test_job_and_schedule_are_wired_and_the_job_compacts_a_lake(
     engine: PolarsEngine, lake_settings: Settings
 ) -> None:
@@ -213,12 +214,12 @@ def test_job_and_schedule_are_wired_and_the_job_compacts_a_lake(
 
     from medlake.definitions import defs
 
-    schedule = {s.name: s for s in defs.schedules or []}["table_maintenance_daily"]
+    schedule = defs.resolve_schedule_def("table_maintenance_daily")
     assert schedule.job_name == "table_maintenance" and schedule.cron_schedule == "30 3 * * *"
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     paths = _small_lake(engine, lake_settings)
 
-    result = defs.get_job_def("table_maintenance").execute_in_process(
+    result = defs.resolve_job_def("table_maintenance").execute_in_process(
         instance=DagsterInstance.ephemeral(), resources=resources_for(lake_settings))
 
     assert result.success and result.output_for_node("maintain_tables") == 2
