@@ -137,6 +137,12 @@ def _transcode(rows: int = 1_000_000) -> dict[str, Any]:
     return bench_transcode(rows)
 
 
+def _maintenance(rows_per_day: int = 30_000) -> dict[str, Any]:
+    from medlake.lake.maintenance_bench import bench_maintenance
+
+    return bench_maintenance(rows_per_day, days=30)
+
+
 def _spark_merge(target_rows: int = 1_000_000) -> dict[str, Any]:
     from medlake.engine.spark_bench import bench_merge
 
@@ -156,11 +162,12 @@ BENCHMARKS: dict[str, Callable[[int], dict[str, Any]]] = {
     "quality": _quality,  # size: rows
     "empi": _empi,  # size: records
     "transcode": _transcode,  # size: rows
+    "maintenance": _maintenance,  # size: settlement rows per day (30 daily increments)
     "spark_merge": _spark_merge,  # size: target rows
     "spark_pipeline": _spark_pipeline,  # size: patients (3 days, 2 institutions), the full demo on both engines
 }
 _DEFAULT_SIZES = {"generation": 1_000_000, "pipeline": 100_000, "merge": 10_000_000, "quality": 10_000_000,
-                  "empi": 1_000_000, "transcode": 1_000_000, "spark_merge": 1_000_000,
+                  "empi": 1_000_000, "transcode": 1_000_000, "maintenance": 30_000, "spark_merge": 1_000_000,
                   "spark_pipeline": 1000}
 
 

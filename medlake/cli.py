@@ -61,6 +61,7 @@ def demo_command(
 def _register() -> None:
     """Sub-commands owned by each capability's own module."""
     from medlake.empi.cli import empi_app
+    from medlake.lake.maintenance_cli import maintain_command
     from medlake.lineage.cli import catalog_command, impact_command, lineage_app
     from medlake.standards.cli import standards_app
     from medlake.synth.cli import synth_command
@@ -70,6 +71,7 @@ def _register() -> None:
     app.command("init")(init_command)
     app.command("impact")(impact_command)
     app.command("catalog")(catalog_command)
+    app.command("maintain")(maintain_command)
     app.add_typer(standards_app, name="standards")
     app.add_typer(empi_app, name="empi")
     app.add_typer(lineage_app, name="lineage")

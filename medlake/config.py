@@ -10,6 +10,7 @@ delta-rs, polars and s3fs each read them there; medlake never stores them.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,9 @@ class Settings:
     engine: str = "polars"
     lake_uri: str | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # How far back every table can be read as of an earlier version (``MEDLAKE_TIME_TRAVEL_DAYS``): VACUUM never
+    # deletes a data file, nor log cleanup a commit, that a version committed inside this window needs.
+    time_travel_days: float = 7.0
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -104,6 +108,8 @@ class Settings:
             raise ConfigurationError(f"MEDLAKE_MAX_FILE_BYTES={self.max_file_bytes}: expected a positive byte count")
         if self.lake_uri:
             lake_path(self.lake_uri)  # an unknown scheme fails here, not at the first write
+        if not self.time_travel_days >= 0:
+            raise ConfigurationError(f"MEDLAKE_TIME_TRAVEL_DAYS={self.time_travel_days!r}: expected days >= 0")
 
     @property
     def lake(self) -> LakePath:
@@ -139,6 +145,11 @@ class Settings:
     def table_path(self, layer: str, name: str) -> LakePath:
         return self.lake / layer / name
 
+    @property
+    def time_travel_hours(self) -> int:
+        """The time-travel window in whole hours, rounded up (VACUUM retention is given in hours)."""
+        return math.ceil(self.time_travel_days * 24)
+
 
 def _lake_uri_from_env() -> str | None:
     value = os.environ.get("MEDLAKE_LAKE_URI", "").strip()
@@ -159,12 +170,22 @@ def _max_file_bytes_from_env() -> int:
         raise ConfigurationError(f"MEDLAKE_MAX_FILE_BYTES={value!r}: expected a whole number of bytes") from None
 
 
+def _time_travel_days_from_env() -> float:
+    value = os.environ.get("MEDLAKE_TIME_TRAVEL_DAYS", "").strip()
+    try:
+        return float(value) if value else 7.0
+    except ValueError:
+        raise ConfigurationError(f"MEDLAKE_TIME_TRAVEL_DAYS={value!r}: expected a number of days") from None
+
+
 def settings() -> Settings:
     """Settings from ``MEDLAKE_HOME`` (default ``./.medlake``), ``MEDLAKE_ENGINE`` (default ``polars``),
-    ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``) and ``MEDLAKE_MAX_FILE_BYTES`` (default 256 MiB)."""
+    ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``), ``MEDLAKE_MAX_FILE_BYTES`` (default 256 MiB) and
+    ``MEDLAKE_TIME_TRAVEL_DAYS`` (default 7)."""
     home = Path(os.environ.get("MEDLAKE_HOME") or ".medlake").resolve()
     return Settings(home=home, engine=os.environ.get("MEDLAKE_ENGINE", "polars").strip().lower() or "polars",
-                    lake_uri=_lake_uri_from_env(), max_file_bytes=_max_file_bytes_from_env())
+                    lake_uri=_lake_uri_from_env(), max_file_bytes=_max_file_bytes_from_env(),
+                    time_travel_days=_time_travel_days_from_env())
 
 
 def armed_crash_point() -> str:

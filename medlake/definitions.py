@@ -12,6 +12,7 @@ from assets.metrics import metric_assets
 from assets.ods import ods_assets
 from assets.themes import theme_assets
 from checks import build_asset_checks
+from jobs.maintenance import table_maintenance, table_maintenance_schedule
 from medlake.layers import Layer
 from medlake.lineage import standards_watch
 from medlake.resources import resources_for
@@ -34,7 +35,8 @@ defs = Definitions(
     assets=[*ods_assets, *dwd_assets, master_patient_index, theme_assets, *metric_assets, *governed_assets,
             *governance_assets],
     asset_checks=build_asset_checks(lambda table: AssetKey([*Layer.DWD.key_prefix, table])),
-    jobs=[everything],
+    jobs=[everything, table_maintenance],
+    schedules=[table_maintenance_schedule],
     sensors=[build_landing_sensor(everything), standard_change],
     resources=resources_for(),
 )

@@ -41,13 +41,14 @@ class LakeResource(ConfigurableResource):
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # MEDLAKE_MAX_FILE_BYTES
+    time_travel_days: float = 7.0  # MEDLAKE_TIME_TRAVEL_DAYS
     spark: SparkSessionResource | None = None
     _engine: Any = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
         return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None,
-                        max_file_bytes=self.max_file_bytes)
+                        max_file_bytes=self.max_file_bytes, time_travel_days=self.time_travel_days)
 
     @property
     def engine(self) -> Engine:
@@ -80,7 +81,7 @@ def _dbt(current: Settings) -> DbtCliResource:
 def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
     spark = SparkSessionResource(home=str(current.home))
     lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark,
-                        max_file_bytes=current.max_file_bytes)
+                        max_file_bytes=current.max_file_bytes, time_travel_days=current.time_travel_days)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 
 
@@ -90,7 +91,8 @@ def resources_for(current: Settings | None = None) -> dict[str, Any]:
     home, lake_uri = str(current.home), current.lake_uri or ""
     return {
         "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri,
-                                                max_file_bytes=current.max_file_bytes),
+                                                max_file_bytes=current.max_file_bytes,
+                                                time_travel_days=current.time_travel_days),
                            "dbt": _dbt(current)},
         "spark": lambda: _spark_resources(current, _dbt(current)),
     }[current.engine]()

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import narwhals as nw
 import pyarrow as pa
 
-__all__ = ["DECIMAL", "TEXT_FORMATS", "Engine", "WriteResult", "commit_metadata_from_commit_info", "merge_predicate"]
+__all__ = [
+    "DECIMAL",
+    "DEFAULT_DELETED_FILE_RETENTION_HOURS",
+    "DEFAULT_LOG_RETENTION_HOURS",
+    "TEXT_FORMATS",
+    "Engine",
+    "TableStats",
+    "WriteResult",
+    "commit_metadata_from_commit_info",
+    "crowded_partitions",
+    "interval_hours",
+    "log_retention_properties",
+    "merge_predicate",
+    "vacuum_retention_hours",
+]
 
 DECIMAL = (18, 4)  # precision, scale of every decimal column
 # Formats front-end machines use for dates and times, tried in order.
@@ -30,6 +47,54 @@ class WriteResult:
     rows_inserted: int = 0
     rows_updated: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """The current snapshot of a Delta table: its version, live data files and their bytes."""
+
+    version: int
+    files: int
+    bytes: int
+
+
+# What Delta uses when a table does not set ``delta.deletedFileRetentionDuration`` / ``delta.logRetentionDuration``.
+DEFAULT_DELETED_FILE_RETENTION_HOURS = 7 * 24
+DEFAULT_LOG_RETENTION_HOURS = 30 * 24
+_INTERVAL = re.compile(r"\s*(?:interval\s+)?(\d+)\s+(second|minute|hour|day|week)s?\s*")
+_UNIT_HOURS = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1.0, "day": 24.0, "week": 168.0}
+
+
+def interval_hours(text: str | None, default: float) -> float:
+    """A Delta table property interval (``interval 7 days``, ``interval 168 hours``) in hours; ``default`` when
+    unset or not understood."""
+    match = _INTERVAL.fullmatch((text or "").lower())
+    return int(match[1]) * _UNIT_HOURS[match[2]] if match else default
+
+
+def vacuum_retention_hours(retention_hours: int, properties: Mapping[str, str], enforce: bool) -> int:
+    """The retention a VACUUM uses: ``retention_hours``, and while ``enforce`` never less than the table's
+    ``delta.deletedFileRetentionDuration``."""
+    if not enforce:
+        return retention_hours
+    configured = interval_hours(properties.get("delta.deletedFileRetentionDuration"),
+                                DEFAULT_DELETED_FILE_RETENTION_HOURS)
+    return max(retention_hours, math.ceil(configured))
+
+
+def log_retention_properties(properties: Mapping[str, str], log_retention_hours: int) -> dict[str, str]:
+    """The table property to set so that log cleanup keeps ``log_retention_hours`` of commits ({} if it does)."""
+    configured = interval_hours(properties.get("delta.logRetentionDuration"), DEFAULT_LOG_RETENTION_HOURS)
+    if configured >= log_retention_hours:
+        return {}
+    return {"delta.logRetentionDuration": f"interval {log_retention_hours} hours"}
+
+
+def crowded_partitions(files: Iterable[Mapping[str, str | None]]) -> list[dict[str, str | None]]:
+    """The partitions (``{column: value}``; ``{}`` for an unpartitioned table) holding more than one data file,
+    given each live file's partition values."""
+    counts = Counter(tuple(sorted(values.items())) for values in files)
+    return [dict(key) for key, count in sorted(counts.items(), key=str) if count > 1]
 
 
 def merge_predicate(
@@ -117,3 +182,33 @@ class Engine(Protocol):
     def commit_metadata(self, path: str) -> dict[str, str]: ...
 
     def row_count(self, path: str) -> int: ...
+
+    # Table maintenance. ``metadata`` is written into every commit these make, so that the custom metadata of the
+    # newest commit (a DWD watermark) is the same after maintenance as before.
+
+    def table_stats(self, path: str) -> TableStats: ...
+
+    def optimize(self, path: str, *, zorder: tuple[str, ...] = (), metadata: dict[str, str] | None = None) -> None:
+        """Compact small files. With ``zorder``, Z-order (which also compacts) every partition holding more than one
+        file by those columns; partitions already in one file are left alone."""
+        ...
+
+    def vacuum(
+        self,
+        path: str,
+        *,
+        retention_hours: int,
+        dry_run: bool,
+        enforce_retention_duration: bool = True,
+        metadata: dict[str, str] | None = None,
+    ) -> list[str]:
+        """Delete (``dry_run``: only list) the data files that no version committed in the last ``retention_hours``
+        reads. While ``enforce_retention_duration``, the retention is never shorter than the table's
+        ``delta.deletedFileRetentionDuration`` (default 7 days); only tests turn that off."""
+        ...
+
+    def checkpoint(self, path: str, *, log_retention_hours: int, metadata: dict[str, str] | None = None) -> None:
+        """Write a checkpoint of the current version and clean up expired log files. The table's
+        ``delta.logRetentionDuration`` is first raised to ``log_retention_hours`` if shorter, so no commit inside
+        that window is cleaned up."""
+        ...

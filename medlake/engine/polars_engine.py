@@ -19,7 +19,17 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
-from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, commit_metadata_from_commit_info, merge_predicate
+from medlake.engine.base import (
+    DECIMAL,
+    TEXT_FORMATS,
+    TableStats,
+    WriteResult,
+    commit_metadata_from_commit_info,
+    crowded_partitions,
+    log_retention_properties,
+    merge_predicate,
+    vacuum_retention_hours,
+)
 from medlake.errors import CommitConflictError, LakeWriteError, TableNotFoundError
 
 __all__ = ["COMMIT_ATTEMPTS", "PolarsEngine", "commit_with_retry"]
@@ -233,3 +243,45 @@ class PolarsEngine:
         if not self.exists(path):
             return 0
         return int(pl.scan_delta(str(path)).select(pl.len()).collect().item())
+
+    def table_stats(self, path: str) -> TableStats:
+        table = self._table(path)
+        sizes = pa.table(table.get_add_actions(flatten=True)).column("size_bytes")
+        return TableStats(table.version(), len(sizes), int(pc.sum(sizes).as_py() or 0))
+
+    def optimize(self, path: str, *, zorder: tuple[str, ...] = (), metadata: dict[str, str] | None = None) -> None:
+        table = self._table(path)
+        if not zorder:
+            table.optimize.compact(commit_properties=_commit(metadata))
+            return
+        actions = pa.table(table.get_add_actions(flatten=True))
+        columns = [c for c in actions.column_names if c.startswith("partition.")]
+        values = actions.select(columns).rename_columns([c.removeprefix("partition.") for c in columns])
+        for partition in crowded_partitions(values.to_pylist()):
+            filters = [(column, "=", value) for column, value in partition.items()] or None
+            table.optimize.z_order(list(zorder), partition_filters=filters, commit_properties=_commit(metadata))
+
+    def vacuum(
+        self,
+        path: str,
+        *,
+        retention_hours: int,
+        dry_run: bool,
+        enforce_retention_duration: bool = True,
+        metadata: dict[str, str] | None = None,
+    ) -> list[str]:
+        table = self._table(path)
+        retention_hours = vacuum_retention_hours(retention_hours, table.metadata().configuration,
+                                                 enforce_retention_duration)
+        return table.vacuum(retention_hours=retention_hours, dry_run=dry_run,
+                            enforce_retention_duration=enforce_retention_duration,
+                            commit_properties=_commit(metadata))
+
+    def checkpoint(self, path: str, *, log_retention_hours: int, metadata: dict[str, str] | None = None) -> None:
+        table = self._table(path)
+        properties = log_retention_properties(table.metadata().configuration, log_retention_hours)
+        if properties:
+            table.alter.set_table_properties(properties, commit_properties=_commit(metadata))
+            table = self._table(path)
+        table.create_checkpoint()
+        table.cleanup_metadata()

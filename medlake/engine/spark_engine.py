@@ -19,12 +19,23 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 import narwhals as nw
 import pyarrow as pa
 
 from medlake.config import Settings
-from medlake.engine.base import DECIMAL, TEXT_FORMATS, WriteResult, commit_metadata_from_commit_info, merge_predicate
+from medlake.engine.base import (
+    DECIMAL,
+    TEXT_FORMATS,
+    TableStats,
+    WriteResult,
+    commit_metadata_from_commit_info,
+    crowded_partitions,
+    log_retention_properties,
+    merge_predicate,
+    vacuum_retention_hours,
+)
 from medlake.errors import MedlakeError, MissingBackendError, TableNotFoundError
 
 if TYPE_CHECKING:
@@ -40,6 +51,8 @@ __all__ = [
 ]
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # The session conf carrying a MERGE's userMetadata is shared by every thread of the driver, so writes from one
 # process are serialized: otherwise a concurrent write would be committed with another write's watermark.
 _COMMIT_CONF_LOCK = threading.Lock()
@@ -90,6 +103,13 @@ def _spark_parsers() -> dict[str, Callable[[Any], Any]]:
         "date": temporal("date"),
         "datetime": temporal("datetime"),
     }
+
+
+def _partition_values(file_uri: str) -> dict[str, str | None]:
+    """``{column: value}`` from the Hive-style folders of a data file's URI (``…/col=value/part-….parquet``)."""
+    folders = urlparse(file_uri).path.split("/")[:-1]
+    pairs = (unquote(folder).split("=", 1) for folder in folders if "=" in folder)
+    return {column: None if value == _HIVE_NULL else value for column, value in pairs}
 
 
 def _user_metadata(metadata: Mapping[str, str] | None) -> str | None:
@@ -280,3 +300,65 @@ class SparkEngine:
         if not self.exists(path):
             return 0
         return int(self.spark.read.format("delta").load(str(path)).count())
+
+    def _detail(self, path: str) -> dict[str, Any]:
+        return self._table(path).detail().first().asDict(recursive=True)
+
+    def _sql_table(self, path: str) -> str:
+        return "delta.`" + str(path).replace("`", "``") + "`"
+
+    def table_stats(self, path: str) -> TableStats:
+        detail = self._detail(path)
+        return TableStats(int(self.version(path) or 0), int(detail["numFiles"]), int(detail["sizeInBytes"]))
+
+    def optimize(self, path: str, *, zorder: tuple[str, ...] = (), metadata: dict[str, str] | None = None) -> None:
+        table = self._table(path)
+        with self._commit_user_metadata(metadata):
+            if not zorder:
+                table.optimize().executeCompaction()
+                return
+            files = self.spark.read.format("delta").load(str(path)).inputFiles()
+            for partition in crowded_partitions(_partition_values(f) for f in files):
+                builder = table.optimize()
+                if partition:
+                    builder = builder.where(" AND ".join(
+                        f"`{c}` IS NULL" if v is None else f"`{c}` = '" + v.replace("'", "''") + "'"
+                        for c, v in partition.items()
+                    ))
+                builder.executeZOrderBy(*zorder)
+
+    def vacuum(
+        self,
+        path: str,
+        *,
+        retention_hours: int,
+        dry_run: bool,
+        enforce_retention_duration: bool = True,
+        metadata: dict[str, str] | None = None,
+    ) -> list[str]:
+        """VACUUM through SQL (DRY RUN lists the files; a real run is preceded by one, to report what it deletes)."""
+        hours = vacuum_retention_hours(retention_hours, self._detail(path)["properties"] or {},
+                                       enforce_retention_duration)
+        statement = f"VACUUM {self._sql_table(path)} RETAIN {hours} HOURS"
+        with self._commit_user_metadata(metadata):
+            if not enforce_retention_duration:
+                self.spark.conf.set(_RETENTION_CHECK_CONF, "false")
+            try:
+                files = [str(row[0]) for row in self.spark.sql(statement + " DRY RUN").collect()]
+                if files and not dry_run:
+                    self.spark.sql(statement).collect()
+            finally:
+                if not enforce_retention_duration:
+                    self.spark.conf.unset(_RETENTION_CHECK_CONF)
+        return files
+
+    def checkpoint(self, path: str, *, log_retention_hours: int, metadata: dict[str, str] | None = None) -> None:
+        """Set the log retention if shorter than asked, then checkpoint through the JVM ``DeltaLog`` (delta-spark
+        has no Python call for it), which also cleans up expired log files."""
+        properties = log_retention_properties(self._detail(path)["properties"] or {}, log_retention_hours)
+        with self._commit_user_metadata(metadata):
+            if properties:
+                assignments = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+                self.spark.sql(f"ALTER TABLE {self._sql_table(path)} SET TBLPROPERTIES ({assignments})")
+            jvm = self.spark._jvm  # type: ignore[attr-defined]
+            jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, str(path)).checkpoint()
