@@ -1,39 +1,59 @@
-"""Dagster resources, chosen per engine by a dict lookup (never if-branches)."""
+"""Dagster resources, chosen per engine by a dict lookup (never if-branches).
+
+Loading the definitions imports none of the engines' libraries: dagster-dbt (and dbt-core) are imported when dbt
+runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource`).
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from dagster_dbt import DbtCliResource
-from dagster_pyspark import LazyPySparkResource
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
 from medlake.config import Settings, settings
-from medlake.engine import Engine, get_engine
-from medlake.engine.spark_session import get_spark
 
-__all__ = ["DBT_PROJECT_DIR", "LakeResource", "SparkSessionResource", "resources_for"]
+if TYPE_CHECKING:
+    from dagster_dbt import DbtCliInvocation, DbtCliResource
+
+    from medlake.engine import Engine
+    from medlake.engine.spark_resource import SparkSessionResource
+
+__all__ = ["DBT_PROJECT_DIR", "DbtResource", "LakeResource", "SparkSessionResource", "resources_for"]
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
-class SparkSessionResource(LazyPySparkResource):
-    """dagster-pyspark's lazily started SparkSession resource, started the medlake way
-    (:func:`medlake.engine.spark_session.get_spark`: Delta extension, pinned delta-spark jars, wall-clock
-    timestamps, ANSI SQL, the driver's Python for UDF workers), with ``spark_config`` applied last. One session per
-    process: the lake engine, the Spark checks and the EMPI all use it; assets of your own can ask for it as the
-    ``pyspark`` resource."""
+def __getattr__(name: str) -> Any:
+    """``SparkSessionResource`` is importable from here, but loads dagster-pyspark only when asked for."""
+    if name == "SparkSessionResource":
+        from medlake.engine.spark_resource import SparkSessionResource
 
-    home: str
-    spark_config: dict[str, Any] = Field(default_factory=dict)
+        return SparkSessionResource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def _init_session(self) -> None:
-        if self._spark_session is None:
-            self._spark_session = get_spark(Settings(home=Path(self.home), engine="spark"), self.spark_config)
+
+class DbtResource(ConfigurableResource):
+    """The dbt project and target to run; dagster-dbt's ``DbtCliResource`` is built (and dbt-core imported) only
+    when dbt runs, so loading the definitions stays cheap."""
+
+    project_dir: str
+    profiles_dir: str
+    target: str
+    dbt_executable: str
+
+    def cli_resource(self) -> DbtCliResource:
+        from dagster_dbt import DbtCliResource
+
+        return DbtCliResource(project_dir=self.project_dir, profiles_dir=self.profiles_dir, target=self.target,
+                              dbt_executable=self.dbt_executable)
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        """``DbtCliResource.cli``: run a dbt command (inside ``@dbt_assets``, pass ``context=``)."""
+        return self.cli_resource().cli(args, **kwargs)
 
 
 class LakeResource(ConfigurableResource):
@@ -42,7 +62,7 @@ class LakeResource(ConfigurableResource):
     home: str
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
-    spark: SparkSessionResource | None = None
+    spark: ConfigurableResource | None = None  # a SparkSessionResource on the Spark row
     _engine: Any = PrivateAttr(default=None)
 
     @property
@@ -57,11 +77,14 @@ class LakeResource(ConfigurableResource):
 
 
 def _named_engine(lake: LakeResource) -> Engine:
+    from medlake.engine import get_engine
+
     return get_engine(lake.engine_name)
 
 
 def _spark_engine(lake: LakeResource) -> Engine:
     from medlake.engine.spark_engine import SparkEngine
+    from medlake.engine.spark_resource import SparkSessionResource
 
     session = lake.spark or SparkSessionResource(home=lake.home)
     return SparkEngine(cfg=lake.settings, session=lambda: session.spark_session)
@@ -71,8 +94,8 @@ def _spark_engine(lake: LakeResource) -> Engine:
 _ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
 
 
-def _dbt(target: str, profiles_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
-    return DbtCliResource(
+def _dbt(target: str, profiles_dir: Path = DBT_PROJECT_DIR) -> DbtResource:
+    return DbtResource(
         project_dir=str(DBT_PROJECT_DIR),
         profiles_dir=str(profiles_dir),
         target=target,
@@ -93,7 +116,9 @@ def _spark_profiles_dir(current: Settings) -> Path:
     return folder
 
 
-def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
+def _spark_resources(current: Settings, dbt: DbtResource) -> dict[str, Any]:
+    from medlake.engine.spark_resource import SparkSessionResource
+
     spark = SparkSessionResource(home=str(current.home))
     lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}

@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-
-from dagster_dbt import DbtProject
+from typing import TYPE_CHECKING
 
 from medlake.resources import DBT_PROJECT_DIR
 
-__all__ = ["dbt_project", "manifest_path"]
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
+
+__all__ = ["MANIFEST_PATH", "dbt_project", "manifest_path"]
+
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"  # dagster-dbt's DbtProject default target path
 
 
 def dbt_project() -> DbtProject:
+    from dagster_dbt import DbtProject
+
     return DbtProject(
         project_dir=DBT_PROJECT_DIR,
         profiles_dir=DBT_PROJECT_DIR,
@@ -23,12 +29,13 @@ def dbt_project() -> DbtProject:
 
 def manifest_path() -> Path:
     """The parsed manifest; parses the project once if it has not been (a fresh checkout, CI)."""
-    project = dbt_project()
-    if not project.manifest_path.exists():
-        # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there, so
-        # parse with the dbt installed beside this interpreter.
-        from dagster_dbt import DbtCliResource
+    if MANIFEST_PATH.exists():
+        return MANIFEST_PATH
+    # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there, so
+    # parse with the dbt installed beside this interpreter.
+    from dagster_dbt import DbtCliResource
 
-        dbt = DbtCliResource(project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
-        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    project = dbt_project()
+    dbt = DbtCliResource(project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
