@@ -79,24 +79,26 @@ def catalog_command(
 ) -> None:
     """Lake tables by scenario and layer: description, owner, classification, rows, freshness, last check."""
     from rich.console import Console
-    from rich.table import Table
 
     from medlake.lineage.catalog import catalog, search
+    from medlake.listing import Column, listing_table, print_json
 
     entries = catalog()
     entries = search(entries, query) if query else entries
     entries = [e for e in entries if (not layer or e.layer == layer) and (not scenario or e.scenario == scenario)]
     if as_json:
-        typer.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+        print_json([e.to_dict() for e in entries])
         return
-    table = Table("scenario", "table", "description", "owner", "class", "rows", "fresh", "last check")
-    for e in entries:
-        table.add_row(
-            e.scenario, e.name, e.description, e.owner, f"{e.category}/{e.grade or '-'}",
-            "?" if e.rows is None else str(e.rows), e.freshness.strftime("%Y-%m-%d %H:%M") if e.freshness else "-",
-            e.last_check.get("outcome", "-"),
-        )
-    Console().print(table)
+    columns = [Column("scenario", wide=True), Column("table", max_width=32), Column("rows", "number"),
+               Column("fresh"), Column("check"), Column("owner", wide=True), Column("class", wide=True),
+               Column("description", "text")]
+    rows = [
+        (e.scenario, e.name, e.rows, e.freshness.strftime("%m-%d %H:%M") if e.freshness else None,
+         e.last_check.get("outcome"), e.owner, f"{e.category}/{e.grade or '-'}", e.description)
+        for e in entries
+    ]
+    console = Console()
+    console.print(listing_table(columns, rows, console=console))
 
 
 @lineage_app.command("build")
