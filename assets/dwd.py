@@ -3,11 +3,8 @@
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from medlake.lake.dwd import dwd_key, dwd_path, load_dwd_table
-from medlake.lake.ods import ods_path
+from medlake.lake.dwd import dwd_key
 from medlake.layers import Layer
-from medlake.lineage.derivation import dwd_column_lineage
-from medlake.lineage.materialization import materialization_lineage
 from medlake.resources import LakeResource
 from medlake.sources import SOURCES, SourceTable
 
@@ -26,6 +23,11 @@ def build_dwd_asset(spec: SourceTable) -> AssetsDefinition:
                   "medlake/merge_key": ", ".join(dwd_key(spec))},
     )
     def _dwd(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        from medlake.lake.dwd import dwd_path, load_dwd_table
+        from medlake.lake.ods import ods_path
+        from medlake.lineage.derivation import dwd_column_lineage
+        from medlake.lineage.materialization import materialization_lineage
+
         source, path = ods_path(lake.settings, spec.name), dwd_path(lake.settings, spec.name)
         with materialization_lineage(context, lake.settings, [source], [path],
                                      lambda: dwd_column_lineage(spec, source)):

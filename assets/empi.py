@@ -2,10 +2,7 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from medlake.empi import EmpiOperator
-from medlake.lake.dwd import dwd_path
 from medlake.layers import Layer
-from medlake.operators import OperatorContext
 from medlake.resources import LakeResource
 
 __all__ = ["master_patient_index"]
@@ -21,6 +18,10 @@ __all__ = ["master_patient_index"]
     metadata={"medlake/layer": Layer.DWD.value},
 )
 def master_patient_index(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    from medlake.empi import EmpiOperator  # Splink, pypinyin: loaded by the step that links, not by the definitions
+    from medlake.lake.dwd import dwd_path
+    from medlake.operators import OperatorContext
+
     ctx = OperatorContext(lake.engine, lake.settings, "dwd.patient", context.run_id, context.log)
     result = EmpiOperator({}).run(lake.engine.read(dwd_path(lake.settings, "patient")), ctx)
     metrics = result.metrics

@@ -4,8 +4,6 @@
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from medlake.layers import Layer
-from medlake.lineage.derivation import metric_column_lineage
-from medlake.lineage.materialization import materialization_lineage
 from medlake.metrics import METRICS, MetricSpec
 from medlake.resources import LakeResource
 
@@ -23,6 +21,9 @@ def build_metric_asset(spec: MetricSpec) -> AssetsDefinition:
         metadata={"medlake/layer": Layer.METRIC.value, "medlake/grain": ", ".join(spec.grain)},
     )
     def _metric(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        from medlake.lineage.derivation import metric_column_lineage
+        from medlake.lineage.materialization import materialization_lineage
+
         source = str(lake.settings.table_path(Layer.THEME.value, spec.source))
         target = str(lake.settings.table_path(Layer.METRIC.value, spec.name))
         with materialization_lineage(context, lake.settings, [source], [target],

@@ -3,10 +3,7 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from medlake.lake.ods import LANDED, load_source_table, ods_path
 from medlake.layers import Layer
-from medlake.lineage.derivation import ods_column_lineage
-from medlake.lineage.materialization import materialization_lineage
 from medlake.resources import LakeResource
 from medlake.sources import SOURCES, SourceTable
 
@@ -23,6 +20,10 @@ def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
         metadata={"medlake/layer": Layer.ODS.value, "medlake/table": spec.name},
     )
     def _ods(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        from medlake.lake.ods import LANDED, load_source_table, ods_path
+        from medlake.lineage.derivation import ods_column_lineage
+        from medlake.lineage.materialization import materialization_lineage
+
         path = ods_path(lake.settings, spec.name)
         with materialization_lineage(context, lake.settings, outputs=[path]) as lineage:
             report = load_source_table(lake.engine, lake.settings, spec)

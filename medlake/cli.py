@@ -27,10 +27,15 @@ def run_command(
 
 
 @app.command("status")
-def status_command() -> None:
+def status_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables")) -> None:
     """Per-layer tables with row counts, quarantine, reconciliation and check outcomes."""
-    from medlake.status import print_status
+    from medlake.status import lake_status, print_status
 
+    if as_json:
+        from medlake.listing import print_json
+
+        print_json(lake_status().to_dict())
+        return
     print_status()
 
 

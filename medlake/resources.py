@@ -1,37 +1,57 @@
-"""Dagster resources, chosen per engine by a dict lookup (never if-branches)."""
+"""Dagster resources, chosen per engine by a dict lookup (never if-branches).
+
+Loading the definitions imports none of the engines' libraries: dagster-dbt (and dbt-core) are imported when dbt
+runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
-from dagster_dbt import DbtCliResource
-from dagster_pyspark import LazyPySparkResource
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
 from medlake.config import DEFAULT_MAX_FILE_BYTES, Settings, settings
 from medlake.dbt.project import DBT_PROJECT_DIR, dbt_executable, write_profiles
-from medlake.engine import Engine, get_engine
-from medlake.engine.spark_session import get_spark
 
-__all__ = ["LakeResource", "SparkSessionResource", "resources_for"]
+if TYPE_CHECKING:
+    from dagster_dbt import DbtCliInvocation, DbtCliResource
+
+    from medlake.engine import Engine
+    from medlake.engine.spark_resource import SparkSessionResource
+
+__all__ = ["DbtResource", "LakeResource", "SparkSessionResource", "resources_for"]
 
 
-class SparkSessionResource(LazyPySparkResource):
-    """dagster-pyspark's lazily started SparkSession resource, started the medlake way
-    (:func:`medlake.engine.spark_session.get_spark`: Delta extension, pinned delta-spark jars, wall-clock
-    timestamps, ANSI SQL, the driver's Python for UDF workers), with ``spark_config`` applied last. One session per
-    process: the lake engine, the Spark checks and the EMPI all use it; assets of your own can ask for it as the
-    ``pyspark`` resource."""
+def __getattr__(name: str) -> Any:
+    """``SparkSessionResource`` is importable from here, but loads dagster-pyspark only when asked for."""
+    if name == "SparkSessionResource":
+        from medlake.engine.spark_resource import SparkSessionResource
 
-    home: str
-    spark_config: dict[str, Any] = Field(default_factory=dict)
+        return SparkSessionResource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def _init_session(self) -> None:
-        if self._spark_session is None:
-            self._spark_session = get_spark(Settings(home=Path(self.home), engine="spark"), self.spark_config)
+
+class DbtResource(ConfigurableResource):
+    """The dbt project and target to run; dagster-dbt's ``DbtCliResource`` is built (and dbt-core imported) only
+    when dbt runs, so loading the definitions stays cheap."""
+
+    project_dir: str
+    profiles_dir: str
+    target: str
+    dbt_executable: str
+
+    def cli_resource(self) -> DbtCliResource:
+        from dagster_dbt import DbtCliResource
+
+        return DbtCliResource(project_dir=self.project_dir, profiles_dir=self.profiles_dir, target=self.target,
+                              dbt_executable=self.dbt_executable)
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        """``DbtCliResource.cli``: run a dbt command (inside ``@dbt_assets``, pass ``context=``)."""
+        return self.cli_resource().cli(args, **kwargs)
 
 
 class LakeResource(ConfigurableResource):
@@ -42,7 +62,7 @@ class LakeResource(ConfigurableResource):
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # MEDLAKE_MAX_FILE_BYTES
     time_travel_days: float = 7.0  # MEDLAKE_TIME_TRAVEL_DAYS
-    spark: SparkSessionResource | None = None
+    spark: ConfigurableResource | None = None  # a SparkSessionResource on the Spark row
     _engine: Any = PrivateAttr(default=None)
 
     @property
@@ -58,11 +78,14 @@ class LakeResource(ConfigurableResource):
 
 
 def _named_engine(lake: LakeResource) -> Engine:
+    from medlake.engine import get_engine
+
     return get_engine(lake.engine_name)
 
 
 def _spark_engine(lake: LakeResource) -> Engine:
     from medlake.engine.spark_engine import SparkEngine
+    from medlake.engine.spark_resource import SparkSessionResource
 
     session = lake.spark or SparkSessionResource(home=lake.home)
     return SparkEngine(cfg=lake.settings, session=lambda: session.spark_session)
@@ -72,13 +95,15 @@ def _spark_engine(lake: LakeResource) -> Engine:
 _ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
 
 
-def _dbt(current: Settings) -> DbtCliResource:
+def _dbt(current: Settings) -> DbtResource:
     """dbt on the engine's target, with the profile written from ``current`` (dbt reads no medlake variables)."""
-    return DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(write_profiles(current)),
-                          target=current.engine, dbt_executable=dbt_executable())
+    return DbtResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(write_profiles(current)),
+                       target=current.engine, dbt_executable=dbt_executable())
 
 
-def _spark_resources(current: Settings, dbt: DbtCliResource) -> dict[str, Any]:
+def _spark_resources(current: Settings, dbt: DbtResource) -> dict[str, Any]:
+    from medlake.engine.spark_resource import SparkSessionResource
+
     spark = SparkSessionResource(home=str(current.home))
     lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark,
                         max_file_bytes=current.max_file_bytes, time_travel_days=current.time_travel_days)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 from rich.console import Console
-from rich.table import Table
 
 from medlake.config import Settings, settings, subfolders
 from medlake.layers import Layer
 from medlake.lineage.catalog import CatalogEntry, catalog
 from medlake.lineage.delta_log import delta_snapshot
+from medlake.listing import Column, listing_table
 
 __all__ = ["LakeStatus", "lake_status", "print_status"]
 
@@ -25,6 +26,15 @@ class LakeStatus:
     quarantined: dict[str, int] = field(default_factory=dict)  # "ods_patient" → records
     loads: dict[str, int] = field(default_factory=dict)  # load-log status → files
     checks: dict[str, tuple[int, int]] = field(default_factory=dict)  # table → (checks, failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as plain data (``medlake status --json``)."""
+        return {
+            "tables": [e.to_dict() for e in self.tables],
+            "quarantined": self.quarantined,
+            "loads": self.loads,
+            "checks": {name: {"checks": n, "failed": failed} for name, (n, failed) in self.checks.items()},
+        }
 
 
 def _folder_counts(settings_: Settings, folder: str) -> dict[str, int]:
@@ -55,37 +65,29 @@ def print_status(current: Settings | None = None, console: Console | None = None
     by_layer: dict[str, list[CatalogEntry]] = defaultdict(list)
     for entry in status.tables:
         by_layer[entry.layer].append(entry)
+    layer_columns = [Column("table", max_width=32), Column("rows", "number"), Column("version", "number"),
+                     Column("last commit (UTC)"), Column("checks")]
     for layer in [layer.value for layer in Layer if layer.value in by_layer]:
-        entries = by_layer[layer]
-        table = Table(title=f"{layer.upper()} layer", title_justify="left")
-        table.add_column("table", no_wrap=True)
-        for column in ("rows", "version", "last commit (UTC)", "checks"):
-            table.add_column(column, justify="right" if column in ("rows", "version") else "left", no_wrap=True)
-        for e in entries:
+        rows = []
+        for e in by_layer[layer]:
             checks = status.checks.get(e.name)
             outcome = "—" if checks is None else f"{checks[0] - checks[1]}/{checks[0]} passed"
             when = e.freshness.strftime("%Y-%m-%d %H:%M:%S") if e.freshness else "—"
-            table.add_row(e.name, f"{e.rows:,}" if e.rows is not None else "?", str(e.version), when, outcome)
-        console.print(table)
+            rows.append((e.name, f"{e.rows:,}" if e.rows is not None else "?", e.version, when, outcome))
+        console.print(listing_table(layer_columns, rows, console=console, title=f"{layer.upper()} layer"))
     governed = {
         f"{folder.name}.{name}": rows
         for folder in subfolders(current_settings.lake) if folder.name not in _NOT_GOVERNED
         for name, rows in _folder_counts(current_settings, folder.name).items()
     }
     if governed:
-        g = Table(title="Governed outputs (YAML workflows, governance tables)", title_justify="left")
-        g.add_column("table", no_wrap=True)
-        g.add_column("rows", justify="right")
-        for name, rows in governed.items():
-            g.add_row(name, f"{rows:,}")
-        console.print(g)
+        console.print(listing_table([Column("table", max_width=60), Column("rows", "number")],
+                                    [(name, f"{rows:,}") for name, rows in governed.items()], console=console,
+                                    title="Governed outputs (YAML workflows, governance tables)"))
     if status.quarantined:
-        q = Table(title="Quarantine (refused records, with file/line/field/reason)", title_justify="left")
-        q.add_column("table")
-        q.add_column("records", justify="right")
-        for name, rows in status.quarantined.items():
-            q.add_row(name, f"{rows:,}")
-        console.print(q)
+        console.print(listing_table([Column("table", max_width=60), Column("records", "number")],
+                                    [(name, f"{rows:,}") for name, rows in status.quarantined.items()],
+                                    console=console, title="Quarantine (refused records, with file/line/field/reason)"))
     if status.loads:
         console.print("Delivered files by reconciliation status: "
                       + ", ".join(f"{k} {v}" for k, v in sorted(status.loads.items())))

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
@@ -26,8 +26,8 @@ from dagster import (
     sensor,
 )
 
-from medlake.lineage.impact import impact
-from medlake.lineage.store import LineageGraph
+if TYPE_CHECKING:
+    from medlake.lineage.store import LineageGraph
 
 __all__ = ["StandardsState", "build_standard_change_sensor", "standards_state"]
 
@@ -91,6 +91,8 @@ def build_standard_change_sensor(
                                 cursor=cursor)
         if previous.digest == current.digest:
             return SkipReason(f"standards {current.version} unchanged")
+        from medlake.lineage.impact import impact
+
         report = impact(diff(previous, current), graph(current.version))
         keys = report.asset_keys()
         if report.of_kind("check"):

@@ -9,18 +9,24 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medlake.config import Settings
 
-__all__ = ["DBT_PROJECT_DIR", "dbt_project", "dbt_vars", "manifest_path", "write_profiles"]
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
+
+__all__ = [
+    "DBT_PROJECT_DIR", "MANIFEST_PATH", "dbt_executable", "dbt_project", "dbt_vars", "manifest_path", "write_profiles",
+]
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent / "dbt_project"
 _PROFILE = "medlake"
 _PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"  # dagster-dbt's DbtProject default target path
 
 
-def dbt_project() -> Any:
+def dbt_project() -> DbtProject:
     """The project as dagster-dbt sees it. Parsing uses the checked-in ``profiles.yml`` (target ``polars``, no
     connection is opened); runs use the profile :func:`write_profiles` writes for the configured engine."""
     from dagster_dbt import DbtProject
@@ -31,23 +37,22 @@ def dbt_project() -> Any:
 def manifest_path() -> Path:
     """The parsed manifest, parsed again whenever a model, macro, test or the project file is newer than it (a fresh
     checkout, CI, an analyst's new model under ``make dev``). Concurrent processes parse once: the first holds a
-    lock on the target folder, the others wait and find the manifest fresh."""
-    project = dbt_project()
-    manifest = Path(project.manifest_path)
-    if not _stale(manifest):
-        return manifest
+    lock on the target folder, the others wait and find the manifest fresh. A fresh manifest costs no dbt import."""
+    if not _stale(MANIFEST_PATH):
+        return MANIFEST_PATH
     import fcntl
 
     from dagster_dbt import DbtCliResource
 
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    with (manifest.parent / ".parse.lock").open("w") as lock:
+    MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with (MANIFEST_PATH.parent / ".parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _stale(manifest):
+        if _stale(MANIFEST_PATH):
             # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there
+            project = dbt_project()
             dbt = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
             dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-    return manifest
+    return MANIFEST_PATH
 
 
 def _stale(manifest: Path) -> bool:

@@ -1,20 +1,15 @@
 """EMPI: an incremental master patient index on Splink (Fellegi–Sunter) with Chinese-specific name handling."""
 
-from __future__ import annotations
+import lazy_loader
 
-from medlake.empi.errors import EmpiError, FieldMapError, ManualDecisionError
-from medlake.empi.field_map import FieldMap
-from medlake.empi.index import LinkResult, MasterPatientIndex
-from medlake.empi.model import ModelSettings
-from medlake.empi.operator import EmpiOperator
-
-__all__ = [
-    "EmpiError",
-    "EmpiOperator",
-    "FieldMap",
-    "FieldMapError",
-    "LinkResult",
-    "ManualDecisionError",
-    "MasterPatientIndex",
-    "ModelSettings",
-]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "errors": ["EmpiError", "FieldMapError", "ManualDecisionError"],
+        "field_map": ["FieldMap"],
+        "index": ["LinkResult", "MasterPatientIndex"],
+        "model": ["ModelSettings"],
+        "operator": ["EmpiOperator"],
+    },
+)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import typer
 
 from medlake.empi.errors import EmpiError
-from medlake.empi.field_map import FieldMap
-from medlake.empi.index import MasterPatientIndex
+
+if TYPE_CHECKING:  # polars and the index (Splink, pypinyin) load when a command runs, not for `medlake --help`
+    import polars as pl
 
 __all__ = ["empi_app", "read_patient_file", "write_assignments"]
 
@@ -19,6 +20,8 @@ empi_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Master 
 
 def read_patient_file(path: Path) -> pl.DataFrame:
     """A CSV (UTF-8 or GBK, header row; every column read as text) or Parquet file."""
+    import polars as pl
+
     if not path.exists():
         raise EmpiError(f"{path}: no such file")
     if path.suffix.lower() in {".parquet", ".pq"}:
@@ -52,6 +55,9 @@ def link_command(
     review_threshold: float = typer.Option(0.5, help="match probability from which pairs go to review"),
 ) -> None:
     """Link INPUT into master IDs; without --store the state is thrown away afterwards."""
+    from medlake.empi.field_map import FieldMap
+    from medlake.empi.index import MasterPatientIndex
+
     records = read_patient_file(input)
     field_map = FieldMap.parse(map)
     with tempfile.TemporaryDirectory(prefix="medlake-empi-") as scratch:
@@ -76,6 +82,8 @@ def decide_command(
     store: Path = typer.Option(..., "--store", help="EMPI state folder"),
 ) -> None:
     """Record a manual link/unlink; it wins over the model now and on every later run."""
+    from medlake.empi.index import MasterPatientIndex
+
     result = MasterPatientIndex(store).record_manual_decision(record_a, record_b, decision, who, why)  # type: ignore[arg-type]
     if result is not None:
         typer.echo(f"{decision} {record_a} {record_b}: {result.merges} merges, {result.splits} splits")

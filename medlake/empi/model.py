@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 
@@ -214,6 +213,7 @@ class _DuckDBBackend:
     dialect = "duckdb"
 
     def __init__(self, settings: ModelSettings, cfg: Settings | None) -> None:
+        import duckdb
         from splink import DuckDBAPI
 
         self._con = duckdb.connect()

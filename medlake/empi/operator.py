@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
 import polars as pl
 
 from medlake.empi.errors import FieldMapError
 from medlake.empi.field_map import FieldMap
-from medlake.empi.index import MasterPatientIndex
 from medlake.empi.model import ModelSettings
 from medlake.lake.locks import table_lock
 from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
+
+if TYPE_CHECKING:  # Splink and pypinyin load when the index is built
+    from medlake.empi.index import MasterPatientIndex
 
 __all__ = ["DWD_PATIENT_FIELDS", "EmpiOperator"]
 
@@ -66,6 +68,8 @@ class EmpiOperator:
         return cls(config)
 
     def index(self, ctx: OperatorContext) -> MasterPatientIndex:
+        from medlake.empi.index import MasterPatientIndex
+
         return MasterPatientIndex(
             ctx.settings.lake / self.store,
             link_threshold=self.link_threshold,

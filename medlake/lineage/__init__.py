@@ -1,27 +1,15 @@
 """Lineage: OpenLineage events, the lineage graph, standard-change impact analysis and the data catalog."""
 
-from __future__ import annotations
+import lazy_loader
 
-from medlake.lineage.emitter import LineageEmitter, LineageRun, emit_run, events_path
-from medlake.lineage.errors import EventValidationError, LineageError
-from medlake.lineage.impact import ImpactItem, ImpactReport, StandardChange, changes_from_diff, impact
-from medlake.lineage.inventory import build_graph
-from medlake.lineage.store import CheckSpec, LineageGraph, MetricSpec
-
-__all__ = [
-    "CheckSpec",
-    "EventValidationError",
-    "ImpactItem",
-    "ImpactReport",
-    "LineageEmitter",
-    "LineageError",
-    "LineageGraph",
-    "LineageRun",
-    "MetricSpec",
-    "StandardChange",
-    "build_graph",
-    "changes_from_diff",
-    "emit_run",
-    "events_path",
-    "impact",
-]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "emitter": ["LineageEmitter", "LineageRun", "emit_run", "events_path"],
+        "errors": ["EventValidationError", "LineageError"],
+        "impact": ["ImpactItem", "ImpactReport", "StandardChange", "changes_from_diff", "impact"],
+        "inventory": ["build_graph"],
+        "store": ["CheckSpec", "LineageGraph", "MetricSpec"],
+    },
+)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from medlake.lineage.errors import LineageError
+from medlake.listing import print_json
 
 __all__ = ["DEFAULT_CHECKS_DIR", "catalog_command", "impact_command", "lineage_app", "load_registry"]
 
@@ -68,7 +68,33 @@ def impact_command(
     except (LineageError, ImportError) as exc:
         _fail(exc)
         return
-    typer.echo(report.to_json() if as_json else report.to_text())
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        _print_impact(report)
+
+
+def _print_impact(report: Any) -> None:
+    """The report's text, with each kind's items as a table whose path is cut to the terminal's width."""
+    from rich.console import Console
+
+    from medlake.listing import Column, listing_table
+
+    head, *_ = report.to_text().split("\n", 1)
+    console = Console()
+    console.print(head, markup=False, highlight=False, overflow="ellipsis", no_wrap=True)
+    for change in report.unknown:
+        console.print(f"  ! {change.kind} {change.id} is not referenced by any column", markup=False)
+    shown = False
+    for kind in report.to_dict()["summary"]:
+        chosen = [i for i in report.items if i.kind == kind and i.hops > 0]
+        if chosen:
+            shown = True
+            rows = [(f"[{i.hops}] {i.name}", " → ".join(i.path)) for i in chosen]
+            console.print(listing_table([Column("item", "text"), Column("via", "text")], rows, console=console,
+                                        title=f"{kind} ({len(chosen)})"))
+    if not shown:
+        console.print("  nothing affected")
 
 
 def catalog_command(
@@ -79,24 +105,26 @@ def catalog_command(
 ) -> None:
     """Lake tables by scenario and layer: description, owner, classification, rows, freshness, last check."""
     from rich.console import Console
-    from rich.table import Table
 
     from medlake.lineage.catalog import catalog, search
+    from medlake.listing import Column, listing_table
 
     entries = catalog()
     entries = search(entries, query) if query else entries
     entries = [e for e in entries if (not layer or e.layer == layer) and (not scenario or e.scenario == scenario)]
     if as_json:
-        typer.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+        print_json([e.to_dict() for e in entries])
         return
-    table = Table("scenario", "table", "description", "owner", "class", "rows", "fresh", "last check")
-    for e in entries:
-        table.add_row(
-            e.scenario, e.name, e.description, e.owner, f"{e.category}/{e.grade or '-'}",
-            "?" if e.rows is None else str(e.rows), e.freshness.strftime("%Y-%m-%d %H:%M") if e.freshness else "-",
-            e.last_check.get("outcome", "-"),
-        )
-    Console().print(table)
+    columns = [Column("scenario", wide=True), Column("table", max_width=32), Column("rows", "number"),
+               Column("fresh"), Column("check"), Column("owner", wide=True), Column("class", wide=True),
+               Column("description", "text")]
+    rows = [
+        (e.scenario, e.name, e.rows, e.freshness.strftime("%m-%d %H:%M") if e.freshness else None,
+         e.last_check.get("outcome"), e.owner, f"{e.category}/{e.grade or '-'}", e.description)
+        for e in entries
+    ]
+    console = Console()
+    console.print(listing_table(columns, rows, console=console))
 
 
 @lineage_app.command("build")
@@ -116,47 +144,67 @@ def _saved() -> Any:
     return LineageGraph.load()
 
 
-def _print_hops(graph: Any, hops: dict[str, int]) -> None:
-    for node, distance in sorted(hops.items(), key=lambda kv: (kv[1], graph.label(kv[0]))):
+_JSON = typer.Option(False, "--json", help="Print JSON instead of text")
+_MAX_HOPS = typer.Option(None, "--max-hops")
+
+
+def _print_hops(graph: Any, hops: dict[str, int], as_json: bool) -> None:
+    ordered = sorted(hops.items(), key=lambda kv: (kv[1], graph.label(kv[0])))
+    if as_json:
+        print_json([{"node": node, "kind": graph.kind(node), "label": graph.label(node), "hops": distance}
+                    for node, distance in ordered])
+        return
+    for node, distance in ordered:
         typer.echo(f"[{distance}] {graph.kind(node):13} {graph.label(node)}")
 
 
 @lineage_app.command("downstream")
-def downstream_command(ref: str, max_hops: int | None = typer.Option(None, "--max-hops")) -> None:
+def downstream_command(ref: str, max_hops: int | None = _MAX_HOPS, as_json: bool = _JSON) -> None:
     """Everything downstream of a dataset, column, job or standard."""
     try:
         graph = _saved()
-        _print_hops(graph, graph.downstream(ref, max_hops))
+        _print_hops(graph, graph.downstream(ref, max_hops), as_json)
     except LineageError as exc:
         _fail(exc)
 
 
 @lineage_app.command("upstream")
-def upstream_command(ref: str, max_hops: int | None = typer.Option(None, "--max-hops")) -> None:
+def upstream_command(ref: str, max_hops: int | None = _MAX_HOPS, as_json: bool = _JSON) -> None:
     """Everything upstream of a dataset, column, job or check."""
     try:
         graph = _saved()
-        _print_hops(graph, graph.upstream(ref, max_hops))
+        _print_hops(graph, graph.upstream(ref, max_hops), as_json)
     except LineageError as exc:
         _fail(exc)
 
 
 @lineage_app.command("columns")
-def columns_command(ref: str) -> None:
+def columns_command(ref: str, as_json: bool = _JSON) -> None:
     """Columns of a dataset."""
     try:
-        typer.echo("\n".join(_saved().columns(ref)))
+        columns = _saved().columns(ref)
     except LineageError as exc:
         _fail(exc)
+        return
+    if as_json:
+        print_json(columns)
+        return
+    typer.echo("\n".join(columns))
 
 
 @lineage_app.command("jobs")
-def jobs_command(ref: str) -> None:
+def jobs_command(ref: str, as_json: bool = _JSON) -> None:
     """Jobs reading and writing a dataset."""
     try:
-        typer.echo(json.dumps(_saved().jobs(ref), indent=2))
+        jobs = _saved().jobs(ref)
     except LineageError as exc:
         _fail(exc)
+        return
+    if as_json:
+        print_json(jobs)
+        return
+    for direction, names in jobs.items():
+        typer.echo(f"{direction}: {', '.join(names) or '-'}")
 
 
 @lineage_app.command("validate")

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from medlake.config import Settings
 from medlake.errors import MedlakeError
-from medlake.lineage.derivation import metric_lineage_spec
-from medlake.lineage.impact import StandardChange, changes_from_diff
-from medlake.lineage.inventory import build_graph, mapping_key
-from medlake.lineage.store import LineageGraph
+
+if TYPE_CHECKING:  # the lineage graph (networkx, OpenLineage) loads when the sensor evaluates, not with the sensor
+    from medlake.lineage.impact import StandardChange
+    from medlake.lineage.store import LineageGraph
 
 __all__ = [
     "active_standards_version",
@@ -66,6 +66,9 @@ def _ids(entries: Iterable[Any], field: str) -> list[str]:
 
 
 def _file_changes(registry: Any, root: Path, relative: str) -> list[StandardChange]:
+    from medlake.lineage.impact import StandardChange
+    from medlake.lineage.inventory import mapping_key
+
     parts = Path(relative).parts
     if len(parts) < 2:
         return []
@@ -91,6 +94,7 @@ def _file_changes(registry: Any, root: Path, relative: str) -> list[StandardChan
 
 def standards_changes(old: Any, new: Any) -> list[StandardChange]:
     """The standard changes between two sensor states (``sensors.standard_change.StandardsState``)."""
+    from medlake.lineage.impact import changes_from_diff
     from medlake.standards import Registry, diff
 
     changes: list[StandardChange] = []
@@ -112,6 +116,8 @@ def standards_lineage_graph(
 ) -> LineageGraph:
     """The lineage graph of a standards release: the event log, that release's bindings, the generated checks and
     the metric specs."""
+    from medlake.lineage.derivation import metric_lineage_spec
+    from medlake.lineage.inventory import build_graph
     from medlake.metrics import METRICS
     from medlake.standards import Registry
     from medlake.standards.contracts import default_checks_dir

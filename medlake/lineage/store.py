@@ -28,14 +28,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from medlake.config import LakePath, Settings, lake_path, settings
 from medlake.layers import Layer
 from medlake.lineage.errors import LineageError
 from medlake.lineage.events import JOB_NAMESPACE, dataset_identity
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "CheckSpec",
@@ -124,6 +125,8 @@ class LineageGraph:
     """A queryable, persistable lineage graph. ``lake`` resolves ``dwd.patient``-style names to locations."""
 
     def __init__(self, lake: LakePath | str | None = None, graph: nx.DiGraph | None = None) -> None:
+        import networkx as nx  # loaded with the first graph, not with the module
+
         self.lake: LakePath = lake_path(lake) if lake is not None else settings().lake
         self.g: nx.DiGraph = graph if graph is not None else nx.DiGraph()
 
@@ -302,6 +305,8 @@ class LineageGraph:
         return str(self.g.nodes[node].get("kind", ""))
 
     def _walk(self, start: str, forward: bool, max_hops: int | None) -> dict[str, int]:
+        import networkx as nx
+
         graph = self.g if forward else self.g.reverse(copy=False)
         lengths = nx.single_source_shortest_path_length(graph, start, cutoff=max_hops)
         return {n: d for n, d in lengths.items() if n != start}
@@ -335,6 +340,8 @@ class LineageGraph:
 
     # ---- persistence -----------------------------------------------------------------------------------------------
     def save(self, path: Path | None = None) -> Path:
+        import networkx as nx
+
         target = path or graph_path()
         target.parent.mkdir(parents=True, exist_ok=True)
         payload = {"lake": str(self.lake), "graph": nx.node_link_data(self.g, edges="edges")}
@@ -345,6 +352,8 @@ class LineageGraph:
 
     @classmethod
     def load(cls, path: Path | None = None) -> LineageGraph:
+        import networkx as nx
+
         source = path or graph_path()
         try:
             payload = json.loads(source.read_text(encoding="utf-8"))

@@ -1,10 +1,13 @@
 """De-identification (GB/T 39725-2020 style): keep, salted hash, partial masking, generalization, drop."""
 
-from __future__ import annotations
+import lazy_loader
 
-from medlake.masking.errors import MaskingConfigError, MaskingError
-from medlake.masking.hashing import hash_columns, salted_sha256
-from medlake.masking.operator import METHODS, ColumnRule, MaskConfig, MaskOperator
-
-__all__ = ["METHODS", "ColumnRule", "MaskConfig", "MaskOperator", "MaskingConfigError", "MaskingError",
-           "hash_columns", "salted_sha256"]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "errors": ["MaskingConfigError", "MaskingError"],
+        "hashing": ["hash_columns", "salted_sha256"],
+        "operator": ["ColumnRule", "METHODS", "MaskConfig", "MaskOperator"],
+    },
+)

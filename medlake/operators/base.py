@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import narwhals as nw
 
-from medlake.config import Settings
-from medlake.engine.base import Engine
+if TYPE_CHECKING:
+    from medlake.config import Settings
+    from medlake.engine.base import Engine
 
 __all__ = ["Operator", "OperatorContext", "OperatorResult", "StepStatus", "count_rows"]
 

@@ -1,28 +1,15 @@
 """Data quality: run standards-generated Soda checks, record results, act on failures (warn/quarantine/fail)."""
 
-from medlake.quality.operator import QualityGateError, QualityOperator
-from medlake.quality.runner import (
-    RESULTS_TABLE,
-    CheckResult,
-    QualityRunError,
-    append_results,
-    failing_rows,
-    flag_rows,
-    run_checks,
-    run_contract,
-    table_contract,
-)
+import lazy_loader
 
-__all__ = [
-    "RESULTS_TABLE",
-    "CheckResult",
-    "QualityGateError",
-    "QualityOperator",
-    "QualityRunError",
-    "append_results",
-    "failing_rows",
-    "flag_rows",
-    "run_checks",
-    "run_contract",
-    "table_contract",
-]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "operator": ["QualityGateError", "QualityOperator"],
+        "runner": [
+            "CheckResult", "QualityRunError", "RESULTS_TABLE", "append_results", "failing_rows", "flag_rows",
+            "run_checks", "run_contract", "table_contract"
+        ],
+    },
+)

@@ -1,25 +1,15 @@
 """Versioned health-information standards: data elements, value domains, DWD bindings, mappings, generated checks."""
 
-from medlake.standards.contracts import generate_checks, read_contract_rules, render_contract, rules_for
-from medlake.standards.diff import StandardDiff, diff
-from medlake.standards.model import Binding, DataElement, Relation, StandardNotFoundError, ValueDomain
-from medlake.standards.registry import Registry
-from medlake.standards.rules import CHECK_TYPES, Rule, derive_rules
+import lazy_loader
 
-__all__ = [
-    "CHECK_TYPES",
-    "Binding",
-    "DataElement",
-    "Registry",
-    "Relation",
-    "Rule",
-    "StandardDiff",
-    "StandardNotFoundError",
-    "ValueDomain",
-    "derive_rules",
-    "diff",
-    "generate_checks",
-    "read_contract_rules",
-    "render_contract",
-    "rules_for",
-]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "contracts": ["generate_checks", "read_contract_rules", "render_contract", "rules_for"],
+        "diff": ["StandardDiff", "diff"],
+        "model": ["Binding", "DataElement", "Relation", "StandardNotFoundError", "ValueDomain"],
+        "registry": ["Registry"],
+        "rules": ["CHECK_TYPES", "Rule", "derive_rules"],
+    },
+)

@@ -14,29 +14,36 @@ standards_app = typer.Typer(no_args_is_help=True, add_completion=False,
 
 
 @standards_app.command("list")
-def list_command(version: str = typer.Option(None, help="release (default: newest)")) -> None:
+def list_command(
+    version: str = typer.Option(None, help="release (default: newest)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
+) -> None:
     """Releases, then the elements and value domains of one release."""
     from rich.console import Console
-    from rich.table import Table
 
+    from medlake.listing import Column, listing_table, print_json
     from medlake.standards.registry import Registry
 
+    reg = Registry.load(version)
+    if as_json:
+        print_json({"releases": Registry.versions(), "version": reg.version,
+                    "elements": [e.as_dict() for e in reg.elements],
+                    "value_domains": [{"id": d.id, "name": d.name, "standard": d.standard, "format": d.format,
+                                       "codes": len(d.codes)} for d in reg.value_domains]})
+        return
     console = Console()
     console.print(f"releases: {', '.join(Registry.versions())}")
-    reg = Registry.load(version)
-    elements = Table(title=f"data elements ({reg.version})")
-    for col in ("id", "name", "dtype", "required", "format/length", "value domain"):
-        elements.add_column(col, no_wrap=col == "id")
-    for e in reg.elements:
-        shape = e.format or (f"len {e.length}" if e.length else f"≤{e.max_length}" if e.max_length else "")
-        elements.add_row(e.id, e.name, e.dtype, "yes" if e.required else "", shape, e.value_domain or "")
-    console.print(elements)
-    domains = Table(title=f"value domains ({reg.version})")
-    for col in ("id", "name", "standard", "codes"):
-        domains.add_column(col)
-    for d in reg.value_domains:
-        domains.add_row(d.id, d.name, d.standard, str(len(d.codes)) if d.codes else (d.format or ""))
-    console.print(domains)
+    element_columns = [Column("id"), Column("dtype"), Column("req"), Column("value domain", max_width=16),
+                       Column("format/length", "text"), Column("name", "text")]
+    elements = [(e.id, e.dtype, "yes" if e.required else "", e.value_domain or "",
+                 e.format or (f"len {e.length}" if e.length else f"≤{e.max_length}" if e.max_length else ""), e.name)
+                for e in reg.elements]
+    console.print(listing_table(element_columns, elements, console=console, title=f"data elements ({reg.version})"))
+    domain_columns = [Column("id", max_width=24), Column("codes", "number"), Column("standard", "text"),
+                      Column("name", "text")]
+    domains = [(d.id, str(len(d.codes)) if d.codes else (d.format or ""), d.standard, d.name)
+               for d in reg.value_domains]
+    console.print(listing_table(domain_columns, domains, console=console, title=f"value domains ({reg.version})"))
 
 
 @standards_app.command("show")

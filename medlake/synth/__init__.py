@@ -1,7 +1,13 @@
 """Synthetic multi-institution source generator: what hospital front-end machines and the insurance bureau
 drop into the landing zone, plus the truth needed to evaluate EMPI, quality checks and transcoding."""
 
-from medlake.synth.config import DefectRates, SynthConfig, SynthConfigError, SynthReport
-from medlake.synth.generator import generate
+import lazy_loader
 
-__all__ = ["DefectRates", "SynthConfig", "SynthConfigError", "SynthReport", "generate"]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["DefectRates", "SynthConfig", "SynthConfigError", "SynthReport"],
+        "generator": ["generate"],
+    },
+)

@@ -1,23 +1,15 @@
 """Transcoding: local drug / service-item / diagnosis codes → national codes, with a review table for the rest."""
 
-from __future__ import annotations
+import lazy_loader
 
-from medlake.transcode.errors import TranscodeConfigError, TranscodeError
-from medlake.transcode.mappings import FrameMappings, MappingSource, RegistryMappings
-from medlake.transcode.operator import CATEGORIES, TranscodeConfig, TranscodeOperator
-from medlake.transcode.review import review_path
-from medlake.transcode.suggest import pinyin_reading, suggest_codes
-
-__all__ = [
-    "CATEGORIES",
-    "FrameMappings",
-    "MappingSource",
-    "RegistryMappings",
-    "TranscodeConfig",
-    "TranscodeConfigError",
-    "TranscodeError",
-    "TranscodeOperator",
-    "pinyin_reading",
-    "review_path",
-    "suggest_codes",
-]
+# Each name's module is imported on first use, so using one part never loads the others' libraries.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "errors": ["TranscodeConfigError", "TranscodeError"],
+        "mappings": ["FrameMappings", "MappingSource", "RegistryMappings"],
+        "operator": ["CATEGORIES", "TranscodeConfig", "TranscodeOperator"],
+        "review": ["review_path"],
+        "suggest": ["pinyin_reading", "suggest_codes"],
+    },
+)

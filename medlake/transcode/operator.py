@@ -20,7 +20,6 @@ from medlake.operators.base import OperatorContext, OperatorResult, StepStatus
 from medlake.transcode.errors import TranscodeConfigError, TranscodeError
 from medlake.transcode.mappings import MappingSource, RegistryMappings
 from medlake.transcode.review import review_path, write_review
-from medlake.transcode.suggest import SUGGESTION_DTYPE, suggest_codes
 
 __all__ = ["CATEGORIES", "TranscodeConfig", "TranscodeOperator"]
 
@@ -161,6 +160,8 @@ class TranscodeOperator:
 
     def _review(self, unmapped: nw.LazyFrame, ctx: OperatorContext) -> dict[str, Any]:
         """Distinct unmapped codes with suggestions, upserted into the review table."""
+        from medlake.transcode.suggest import SUGGESTION_DTYPE, suggest_codes  # pypinyin, rapidfuzz
+
         cfg = self.config
         name = nw.col(cfg.name_column) if cfg.name_column else nw.col(cfg.column)
         distinct = pl.from_arrow(

@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: Dagster inspects the ``context``
 
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetExecutionContext,
@@ -17,12 +17,11 @@ from dagster import (
     asset,
 )
 
-from medlake.lineage.delta_log import delta_snapshot
-from medlake.lineage.derivation import workflow_column_lineage
-from medlake.lineage.materialization import materialization_lineage
 from medlake.workflows.errors import WorkflowStepFailed
-from medlake.workflows.run import StepReport, run_workflow
 from medlake.workflows.spec import WorkflowSpec
+
+if TYPE_CHECKING:  # the engines' libraries load when a workflow runs, not with the definitions
+    from medlake.workflows.run import StepReport
 
 __all__ = ["build_workflow_assets", "step_metadata"]
 
@@ -35,7 +34,7 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-def step_metadata(steps: Sequence[StepReport]) -> dict[str, Any]:
+def step_metadata(steps: "Sequence[StepReport]") -> dict[str, Any]:
     """Rows in / out / rejected and status per step, as flat keys, one markdown table and the metrics as JSON."""
     table = ["| # | operator | rows in | rows out | rejected | status | seconds |", "|---|---|---|---|---|---|---|"]
     metadata: dict[str, Any] = {}
@@ -60,6 +59,9 @@ def _key(value: AssetKey | Sequence[str] | str) -> AssetKey:
 
 
 def _column_lineage(spec: WorkflowSpec, source: str) -> dict[str, Any]:
+    from medlake.lineage.delta_log import delta_snapshot
+    from medlake.lineage.derivation import workflow_column_lineage
+
     snapshot = delta_snapshot(source)
     return workflow_column_lineage(spec, source, snapshot.schema.names) if snapshot else {}
 
@@ -83,6 +85,9 @@ def build_workflow_assets(
         metadata={"workflow": spec.name, "workflow_file": spec.file, "operators": chain, "source": spec.source},
     )
     def _workflow(context: AssetExecutionContext) -> MaterializeResult:
+        from medlake.lineage.materialization import materialization_lineage
+        from medlake.workflows.run import run_workflow
+
         lake = context.resources.lake
         source = str(lake.settings.table_path(*spec.source_parts))
         target = str(lake.settings.table_path(*spec.target_parts))

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from medlake.workflows.errors import WorkflowError
-from medlake.workflows.spec import SCENARIOS, load_workflows
-from medlake.workflows.templates import copy_templates
+from medlake.workflows.templates import SCENARIOS
 
 __all__ = ["init_command"]
 
@@ -19,6 +18,9 @@ def init_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace files that already exist"),
 ) -> None:
     """Copy the workflow templates of a scenario (hospital, health_commission, cdc, insurance) into a folder."""
+    from medlake.workflows.spec import load_workflows
+    from medlake.workflows.templates import copy_templates
+
     try:
         written = copy_templates(scenario, directory, overwrite=overwrite)
         specs = load_workflows(directory, check_operators=False)

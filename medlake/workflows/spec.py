@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from medlake.errors import ConfigurationError
 from medlake.workflows.errors import WorkflowError
 from medlake.workflows.registry import OPERATORS, build_operator
+from medlake.workflows.templates import SCENARIOS
 from medlake.workflows.yaml_nodes import Path_, line_of, read_located
 
 __all__ = ["SCENARIOS", "StepSpec", "WorkflowSpec", "load_workflow", "load_workflows"]
 
-SCENARIOS = ("hospital", "health_commission", "cdc", "insurance")
 _TABLE = r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$"
 _TABLE_HINT = "a lake table written layer/name, e.g. dwd/order_item"
 _NAME = r"^[a-z][a-z0-9_]*$"

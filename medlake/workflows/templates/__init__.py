@@ -7,8 +7,9 @@ from pathlib import Path
 
 from medlake.workflows.errors import WorkflowError
 
-__all__ = ["TEMPLATES_DIR", "copy_templates", "template_files"]
+__all__ = ["SCENARIOS", "TEMPLATES_DIR", "copy_templates", "template_files"]
 
+SCENARIOS = ("hospital", "health_commission", "cdc", "insurance")  # one template folder each
 TEMPLATES_DIR = Path(__file__).resolve().parent
 
 
