@@ -3,7 +3,7 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from medlake.lake.ods import load_source_table, ods_path
+from medlake.lake.ods import FileLoad, load_log_path, load_source_table, ods_path
 from medlake.layers import Layer
 from medlake.lineage.derivation import ods_column_lineage
 from medlake.lineage.materialization import materialization_lineage
@@ -11,6 +11,13 @@ from medlake.resources import LakeResource
 from medlake.sources import SOURCES, SourceTable
 
 __all__ = ["build_ods_asset", "ods_assets"]
+
+
+def _not_reconciled(files: list[FileLoad]) -> MetadataValue:
+    """The delivered files whose rows or amounts differ from their manifests, one markdown row each."""
+    rows = ["| file | status | difference |", "|---|---|---|"]
+    rows += [f"| {f.source_file} | {f.status} | {f.message.replace('|', '/')} |" for f in files]
+    return MetadataValue.md("\n".join(rows))
 
 
 def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
@@ -31,9 +38,11 @@ def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
             for delivered in landed:
                 lineage.record_input(delivered)
             lineage.record_output(path, column_lineage=ods_column_lineage(spec, landed))
-        mismatched = [f"{f.source_file}: {f.message}" for f in report.files if f.status in ("mismatch", "rejected")]
-        for line in mismatched:
-            context.log.warning(line)
+        mismatched = [f for f in report.files if f.status in ("mismatch", "rejected")]
+        if mismatched:  # one line; the per-file detail is in the metadata and the load log
+            audit = load_log_path(lake.settings, spec.name)
+            context.log.warning(f"{len(mismatched)} of {len(report.files)} delivered files not reconciled with their "
+                                f"manifests: see files_not_reconciled_detail here, {audit} and `medlake status`")
         return MaterializeResult(
             metadata={
                 "rows_loaded": report.rows_loaded,
@@ -41,6 +50,7 @@ def build_ods_asset(spec: SourceTable) -> AssetsDefinition:
                 "files_loaded": report.files_loaded,
                 "files_skipped": report.files_skipped,
                 "files_not_reconciled": len(mismatched),
+                **({"files_not_reconciled_detail": _not_reconciled(mismatched)} if mismatched else {}),
                 "dagster/row_count": lake.engine.row_count(path),
                 "table_path": MetadataValue.path(path),
             }
