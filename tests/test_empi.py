@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -306,37 +305,3 @@ def test_cli_links_pinyin_and_english_names_from_csv(tmp_path: Path) -> None:
     decided = CliRunner().invoke(empi_app, ["decide", "r00", "r03", "--decision", "unlink", "--who", "qa",
                                             "--store", state])
     assert decided.exit_code == 0 and "1 splits" in decided.output, decided.output
-
-
-def test_a_second_index_over_the_same_records_reuses_the_trained_model(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """dwd/master_patient_index and an `empi` workflow step link the same patients into two stores: the second
-    trains nothing, and its model and master IDs are those of an index trained afresh."""
-    from medlake.empi import model
-
-    records, _ = _records(600, seed=7)
-    first = MasterPatientIndex(tmp_path / "a", model_settings=FAST).link(records, FIELDS, batch_id="b1")
-    trainings: list[int] = []
-    monkeypatch.setattr(model.LinkageModel, "_fit", lambda self, features: trainings.append(features.height))
-    second = MasterPatientIndex(tmp_path / "b", model_settings=FAST).link(records, FIELDS, batch_id="b1")
-    assert trainings == [] and first.trained and second.trained
-    monkeypatch.undo()
-    model._TRAINED.clear()
-    fresh = MasterPatientIndex(tmp_path / "c", model_settings=FAST).link(records, FIELDS, batch_id="b1")
-    reused, retrained = (_parameters(json.loads((tmp_path / f"{s}/empi_model.json").read_text())) for s in "bc")
-    assert reused.keys() == retrained.keys() and len(reused) > 50
-    # training itself varies in the last bits (DuckDB's parallel sums), so "the same model" is to 1e-9
-    assert all(reused[k] == (pytest.approx(v, rel=1e-9) if isinstance(v, float) else v) for k, v in retrained.items())
-    assert second.assignments.sort("record_id").equals(fresh.assignments.sort("record_id"))
-    assert second.assignments.sort("record_id").equals(first.assignments.sort("record_id"))
-
-
-def _parameters(saved: object, path: str = "") -> dict[str, object]:
-    """A saved Splink model flattened to path → value, without its random ``linker_uid`` and the comparisons'
-    descriptions (a linker rebuilt from saved settings calls every comparison "CustomComparison")."""
-    if isinstance(saved, dict):
-        return {k: v for key, value in saved.items() if key not in ("linker_uid", "comparison_description")
-                for k, v in _parameters(value, f"{path}/{key}").items()}
-    if isinstance(saved, list):
-        return {k: v for i, value in enumerate(saved) for k, v in _parameters(value, f"{path}/{i}").items()}
-    return {path: saved}

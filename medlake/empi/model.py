@@ -17,8 +17,6 @@ score new records without retraining.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import logging
 import uuid
@@ -350,25 +348,6 @@ BACKENDS: dict[str, Callable[[ModelSettings, Settings | None], SplinkBackend]] =
 """Splink backend per engine name (``Settings.engine``)."""
 
 
-# Models trained in this process, by (settings, training sample): training is seeded, so the same sample gives the
-# same model, and two indexes linking the same records (dwd/master_patient_index and an `empi` workflow step over
-# dwd/patient) train once. A hit rebuilds the linker from the saved JSON, as an incremental run or Spark does.
-_TRAINED: dict[str, dict[str, Any]] = {}
-_TRAINED_KEPT = 4
-
-
-def _training_key(settings: ModelSettings, features: pl.DataFrame) -> str:
-    """By content (equal frames can differ in Arrow buffer layout, so not by their IPC bytes)."""
-    text = repr(settings) + repr(features.schema) + features.write_ndjson()
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _remember(key: str, trained_model: dict[str, Any]) -> None:
-    while len(_TRAINED) >= _TRAINED_KEPT:
-        _TRAINED.pop(next(iter(_TRAINED)))
-    _TRAINED[key] = copy.deepcopy(trained_model)
-
-
 class LinkageModel:
     """A Splink linker on one backend; features are polars frames with FEATURE_SCHEMA columns."""
 
@@ -400,33 +379,22 @@ class LinkageModel:
         cluster backends only score. So one input gives one model whichever engine runs the index (Splink picks
         its u sample by the backend's SQL ``hash``, which differs between DuckDB and Spark), and training costs
         seconds instead of ~70 small Spark jobs."""
-        from splink import Linker
-
-        s = self.settings
-        if features.height > s.train_records:
-            features = features.sample(n=s.train_records, seed=s.seed)
-        key = _training_key(s, features)
-        if key not in _TRAINED:
-            trainer = self if self._backend.dialect == _TRAINING_DIALECT else LinkageModel(s, backend=_TRAINING_BACKEND)
-            try:
-                trainer._fit(features)
-                _remember(key, trainer._require().misc.save_model_to_json())
-                if trainer is self:
-                    return
-            finally:
-                if trainer is not self:
-                    trainer.close()
-        saved = copy.deepcopy(_TRAINED[key])
-        if saved.get("sql_dialect") != self._backend.dialect:
-            saved = _ported_settings(saved, self._backend.dialect)
-        self._linker = Linker(self._register(features), saved, log_level=logging.WARNING)
-
-    def _fit(self, features: pl.DataFrame) -> None:
-        """Train on DuckDB (this model's backend) over the sampled ``features``."""
         from splink import Linker, block_on
         from splink.internals.exceptions import EMTrainingException
 
         s = self.settings
+        if features.height > s.train_records:
+            features = features.sample(n=s.train_records, seed=s.seed)
+        if self._backend.dialect != _TRAINING_DIALECT:
+            trainer = LinkageModel(self.settings, backend=_TRAINING_BACKEND)
+            try:
+                trainer.train(features)
+                trained_model = trainer._require().misc.save_model_to_json()
+            finally:
+                trainer.close()
+            ported = _ported_settings(trained_model, self._backend.dialect)
+            self._linker = Linker(self._register(features), ported, log_level=logging.WARNING)
+            return
         columns = _present_columns(features)
         if not columns:
             raise EmpiError("nothing to compare: every mapped field is empty")
