@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from functools import cached_property
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
 from dagster_pyspark import LazyPySparkResource
+from packaging.version import Version
 from pydantic import Field, PrivateAttr
 
 from medlake.config import Settings, settings
@@ -72,10 +75,16 @@ _ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark
 
 
 class DbtResource(DbtCliResource):
-    """dagster-dbt's CLI resource without the dbt Core adapter it builds in this process before every invocation
-    (loading the project's profile, macros and partial-parse manifest: ~15 s of a demo run on a busy machine). The
-    adapter only serves ``fetch_column_metadata`` / ``fetch_row_counts``, which medlake does not call; dbt itself
-    runs in its own process either way."""
+    """dagster-dbt's CLI resource without two things it does in this process before every invocation, which took
+    ~50 s of the demo's theme step on a busy machine: running ``dbt --version`` (a dbt start-up, plus a PyPI
+    request for the latest release) to learn the version of the dbt it runs — that dbt is the pinned dbt-core
+    installed beside this interpreter (``_dbt``), so its version is read from the package metadata — and building a
+    dbt Core adapter (profile, macros, partial-parse manifest), which serves only ``fetch_column_metadata`` /
+    ``fetch_row_counts``, neither of which medlake calls. dbt itself runs in its own process either way."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(metadata.version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
         return None

@@ -26,9 +26,9 @@ def manifest_path() -> Path:
     project = dbt_project()
     if not project.manifest_path.exists():
         # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there, so
-        # parse with the dbt installed beside this interpreter.
-        from dagster_dbt import DbtCliResource
+        # parse with the dbt installed beside this interpreter (medlake's resource: no `dbt --version` first).
+        from medlake.resources import DbtResource
 
-        dbt = DbtCliResource(project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+        dbt = DbtResource(project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
         dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
