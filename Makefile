@@ -23,7 +23,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 setup: $(BIN)/.installed
-	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/python -c "from medlake.pipeline import prepare_instance; prepare_instance()"
 
 demo: setup
 	$(BIN)/medlake demo $(DEMO_ARGS)

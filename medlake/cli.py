@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from medlake.config import Settings
+    from medlake.pipeline import RunOutcome
 
 __all__ = ["app", "main"]
 
@@ -14,16 +21,28 @@ def run_command(
     select: str = typer.Option("*", "--select", help="Dagster asset selection, e.g. 'group:dwd' or 'key:metric/*'"),
 ) -> None:
     """Materialize assets in-process (recorded in $MEDLAKE_HOME/dagster, so `make dev` shows the runs)."""
-    from medlake.pipeline import materialize
-
-    outcome = materialize(select)
-    typer.echo(f"run {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED'}")
+    outcome = _run_with_progress(select)
     for step in outcome.failed_steps:
         typer.echo(f"  failed step: {step}")
-    if outcome.checks_failed:
-        typer.echo(f"  {len(outcome.checks_failed)} asset checks did not pass (see `medlake status`)")
     if not outcome.success:
         raise typer.Exit(1)
+
+
+def _run_with_progress(select: str, current: Settings | None = None) -> RunOutcome:
+    """Materialize ``select`` behind a progress bar; one closing line with the outcome, warnings and checks."""
+    from medlake.pipeline import materialize
+    from medlake.progress import run_progress
+
+    started = time.perf_counter()
+    with run_progress() as view:
+        outcome = materialize(select, current, on_start=view.start, on_event=view)
+    verdict = "succeeded" if outcome.success else "FAILED"
+    typer.echo(f"run {outcome.run_id} {verdict} in {time.perf_counter() - started:.0f} s")
+    if view.warnings:
+        typer.echo(f"  {view.warnings} warnings in the run's log (`make dev` → Runs)")
+    if outcome.checks_failed:
+        typer.echo(f"  {len(outcome.checks_failed)} asset checks did not pass (see `medlake status`)")
+    return outcome
 
 
 @app.command("status")
@@ -48,15 +67,16 @@ def demo_command(
 ) -> None:
     """Generate demo deliveries, materialize every asset, and print the summary."""
     from medlake.config import settings
-    from medlake.pipeline import materialize
     from medlake.status import print_status
     from medlake.synth import SynthConfig, generate
 
     current = settings()
+    typer.secho("1/3 generating synthetic deliveries", bold=True)
     report = generate(SynthConfig(patients=patients, days=days, institutions=institutions, seed=seed), current)
-    typer.echo(f"synthetic deliveries written to {current.landing} ({report.seconds:.1f} s)")
-    outcome = materialize("*", current)
-    typer.echo(f"materialized every asset: {'succeeded' if outcome.success else 'FAILED'} (run {outcome.run_id})")
+    typer.echo(f"  {report.batches} batches, {report.files} files in {current.landing} ({report.seconds:.1f} s)")
+    typer.secho("2/3 materializing every asset: ODS → DWD + checks → themes → metrics, and the workflows", bold=True)
+    outcome = _run_with_progress("*", current)
+    typer.secho("3/3 summary", bold=True)
     print_status(current)
     typer.echo("Open the Dagster UI with `make dev` (http://127.0.0.1:3000) to browse the graph and this run.")
     if not outcome.success:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from medlake.config import Settings, settings
 
-__all__ = ["RunOutcome", "materialize", "step_seconds"]
+__all__ = ["RunOutcome", "instance_home", "materialize", "prepare_instance", "step_seconds"]
+
+_TELEMETRY_OFF = "telemetry:\n  enabled: false\n"
 
 
 @dataclass(frozen=True)
@@ -20,28 +27,87 @@ class RunOutcome:
     step_seconds: dict[str, float] = field(default_factory=dict)  # successful steps' durations, slowest first
 
 
+def instance_home(current: Settings | None = None) -> Path:
+    """The Dagster instance folder: ``DAGSTER_HOME`` when set, else ``$MEDLAKE_HOME/dagster`` (exported then, so
+    ``DagsterInstance.get()`` finds it)."""
+    current = current or settings()
+    os.environ.setdefault("DAGSTER_HOME", str(current.dagster_home))
+    return Path(os.environ["DAGSTER_HOME"])
+
+
+def prepare_instance(current: Settings | None = None) -> Path:
+    """Create the instance folder and switch Dagster's telemetry off in its ``dagster.yaml`` (which also silences
+    the telemetry banner). An existing ``dagster.yaml`` keeps every setting; the telemetry block is only appended
+    when the file has none, so a deliberate choice there stands."""
+    import yaml
+
+    home = instance_home(current)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    text = config.read_text(encoding="utf-8") if config.exists() else ""
+    if "telemetry" not in (yaml.safe_load(text) or {}):
+        config.write_text(text + ("\n" if text and not text.endswith("\n") else "") + _TELEMETRY_OFF, encoding="utf-8")
+    return home
+
+
 def _job(selection: str) -> Any:
     from dagster import AssetSelection, Definitions, define_asset_job
 
     from medlake.definitions import defs
 
     if selection == "*":
-        return defs.get_job_def("medlake_all")
+        return defs.resolve_job_def("medlake_all")
     job = define_asset_job("medlake_selection", selection=AssetSelection.from_string(selection))
-    return Definitions.merge(defs, Definitions(jobs=[job])).get_job_def("medlake_selection")
+    return Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def("medlake_selection")
 
 
-def materialize(selection: str = "*", current: Settings | None = None) -> RunOutcome:
+def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+
+@contextmanager
+def _unsynced_event_log() -> Iterator[None]:
+    """While an in-process run executes, SQLite commits of the instance skip fsync. Dagster's SQLite storage opens,
+    commits and closes a connection per event — about 1,250 events for the whole graph, most of them the asset
+    checks' planned/evaluation/output events — and each commit's fsync took ~20 ms (over a minute per run on a busy
+    disk). The writes still reach the OS when committed, so a crash of this process loses nothing; an OS crash or
+    power loss during the run may damage the instance's run history (never the lake: Delta commits are separate)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "connect", _no_fsync)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", _no_fsync)
+
+
+def materialize(
+    selection: str = "*",
+    current: Settings | None = None,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> RunOutcome:
     """Materialize ``selection`` (Dagster's asset selection syntax, e.g. ``group:dwd``) with the project's
-    definitions, recording the run in the instance so the UI shows it."""
+    definitions, recording the run in the instance so the UI shows it. ``on_start`` gets the run's step count
+    before it starts, ``on_event`` every ``EventLogEntry`` of the run as it is stored (a progress view); with a
+    listener the console shows errors only (warnings stay in the run's log)."""
     from dagster import DagsterInstance
 
     current = current or settings()
-    os.environ.setdefault("DAGSTER_HOME", str(current.dagster_home))
-    current.dagster_home.mkdir(parents=True, exist_ok=True)
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the full log is in the instance
-    result = _job(selection).execute_in_process(instance=DagsterInstance.get(), raise_on_error=False,
-                                                run_config=quiet)
+    prepare_instance(current)
+    job = _job(selection)
+    instance, run_id = DagsterInstance.get(), str(uuid.uuid4())
+    if on_start is not None:
+        on_start(len(job.graph.nodes))  # one step per op: assets, multi-assets and multi-asset checks alike
+    if on_event is not None:
+        instance.add_event_listener(run_id, on_event)
+    level = "ERROR" if on_event is not None else "WARNING"
+    console = {"loggers": {"console": {"config": {"log_level": level}}}}  # the full log is in the instance
+    with _unsynced_event_log():
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=console, run_id=run_id)
     failed = tuple(e.step_key or "" for e in result.all_events if e.is_step_failure)
     checks_failed = tuple(
         f"{data.asset_key.to_user_string()}:{data.check_name}"

@@ -44,9 +44,9 @@ class DbtResource(ConfigurableResource):
     dbt_executable: str
 
     def cli_resource(self) -> DbtCliResource:
-        from dagster_dbt import DbtCliResource
+        from medlake.dbt.cli_resource import MedlakeDbtCliResource
 
-        return DbtCliResource(project_dir=self.project_dir, profiles_dir=self.profiles_dir, target=self.target,
+        return MedlakeDbtCliResource(project_dir=self.project_dir, profiles_dir=self.profiles_dir, target=self.target,
                               dbt_executable=self.dbt_executable)
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:

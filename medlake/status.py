@@ -91,6 +91,9 @@ def print_status(current: Settings | None = None, console: Console | None = None
     if status.loads:
         console.print("Delivered files by reconciliation status: "
                       + ", ".join(f"{k} {v}" for k, v in sorted(status.loads.items())))
+        if not_reconciled := sum(v for k, v in status.loads.items() if k in ("mismatch", "rejected")):
+            console.print(f"{not_reconciled} files not reconciled with their manifests: per file in "
+                          f"{current_settings.lake / 'audit'}/ods_loads_<table> and each ODS asset's metadata")
     if not status.tables:
         console.print(f"No tables yet under {current_settings.lake}. Run `medlake synth` then `medlake run`.")
     return status

@@ -42,7 +42,7 @@ def manifest_path() -> Path:
         return MANIFEST_PATH
     import fcntl
 
-    from dagster_dbt import DbtCliResource
+    from medlake.dbt.cli_resource import MedlakeDbtCliResource
 
     MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
     with (MANIFEST_PATH.parent / ".parse.lock").open("w") as lock:
@@ -50,7 +50,7 @@ def manifest_path() -> Path:
         if _stale(MANIFEST_PATH):
             # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there
             project = dbt_project()
-            dbt = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+            dbt = MedlakeDbtCliResource(project_dir=project, dbt_executable=dbt_executable())
             dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return MANIFEST_PATH
 

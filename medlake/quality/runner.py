@@ -117,6 +117,9 @@ def _connect(table: str, data: Any, batch_id: str | None) -> Any:
 
 
 def _duckdb_source(con: Any) -> Any:
+    # soda_core first: importing it loads every Soda data-source plugin by entry point; entered through the plugin's
+    # own module instead, that loading finds the module half-initialized and logs a circular-import error
+    import soda_core  # noqa: F401
     from soda_duckdb.common.data_sources.duckdb_data_source import DuckDBDataSourceImpl
 
     return DuckDBDataSourceImpl.from_existing_cursor(con, DATA_SOURCE_NAME)

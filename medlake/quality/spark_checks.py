@@ -137,6 +137,7 @@ class SparkCheckConnection:
         self.session.createDataFrame(table).createOrReplaceTempView(name)
 
     def data_source(self) -> Any:
+        import soda_core  # noqa: F401  (first, as in medlake.quality.runner: no circular-import error logged)
         from soda_sparkdf.common.data_sources.sparkdf_data_source import SparkDataFrameDataSourceImpl
 
         return SparkDataFrameDataSourceImpl.from_existing_session(self.session, DATA_SOURCE_NAME)
