@@ -15,7 +15,6 @@ from dagster import (
     op,
 )
 
-from medlake.lake.maintenance import maintain_lake
 from medlake.resources import LakeResource
 
 __all__ = ["MAINTENANCE_CRON", "MAINTENANCE_TIMEZONE", "table_maintenance", "table_maintenance_schedule"]
@@ -26,6 +25,8 @@ MAINTENANCE_TIMEZONE = "Asia/Shanghai"
 
 @op(description="Compact / Z-order, vacuum outside the time-travel window, checkpoint: every Delta table")
 def maintain_tables(context: OpExecutionContext, lake: LakeResource) -> int:
+    from medlake.lake.maintenance import maintain_lake  # loads the EMPI store layout (and its libraries)
+
     reports = maintain_lake(lake.engine, lake.settings)
     for report in reports:
         figures = {k: v for k, v in report.as_dict().items() if isinstance(v, int) and not isinstance(v, bool)}

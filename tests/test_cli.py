@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from medlake.cli import _register, app
 from medlake.config import Settings
+from medlake.quality.runner import CheckResult, append_results
 from medlake.standards import Registry, generate_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "standards", "empi", "lineage"}
+COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "standards", "empi", "lineage", "maintain"}
 SUBCOMMANDS = {
     "standards": {"list", "show", "diff", "generate-checks", "sync-reference"},
     "empi": {"link", "decide"},
@@ -91,8 +92,9 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     write_deltalake(str(cfg.table_path("dwd", "patient")),
                     pa.table({"patient_id": ["p1", "p2"], "sex_code": ["1", "2"]}))
     write_deltalake(str(cfg.table_path("metric", "inpatient_length_of_stay")), pa.table({"days": [3.5]}))
-    write_deltalake(str(cfg.table_path("quality", "check_results")), pa.table(
-        {"table": ["dwd.patient"], "status": ["failed"], "checked_at": ["2025-01-02"]}))
+    append_results([CheckResult(rule_id="patient.sex_code.value_domain", table="patient", column="sex_code",
+                                check_type="value_domain", category="conformance", subcategory="value",
+                                severity="warn", outcome="warn", failed_rows=1)], cfg)
     generate_checks(Registry.load(), tmp_path / "checks" / "generated")
     return cfg
 

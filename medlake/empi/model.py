@@ -29,7 +29,6 @@ import polars as pl
 import pyarrow as pa
 
 from medlake.empi.errors import EmpiError
-from medlake.empi.store import write_text_atomically
 
 if TYPE_CHECKING:
     from medlake.config import LakePath, Settings
@@ -443,6 +442,8 @@ class LinkageModel:
 
     def save(self, path: LakePath) -> None:
         """The trained model as JSON at ``path`` (a local path or an object-store ``UPath``)."""
+        from medlake.empi.store import write_text_atomically  # the store loads the feature code (pypinyin)
+
         write_text_atomically(path, json.dumps(self._require().misc.save_model_to_json(), indent=1))
 
     def _require(self) -> Any:
