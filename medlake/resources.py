@@ -65,6 +65,12 @@ class LakeResource(ConfigurableResource):
     spark: ConfigurableResource | None = None  # a SparkSessionResource on the Spark row
     _engine: Any = PrivateAttr(default=None)
 
+    @classmethod
+    def from_settings(cls, current: Settings, spark: ConfigurableResource | None = None) -> LakeResource:
+        """The resource carrying every field of ``current`` (the inverse of :attr:`settings`)."""
+        return cls(home=str(current.home), engine_name=current.engine, lake_uri=current.lake_uri or "",
+                   max_file_bytes=current.max_file_bytes, time_travel_days=current.time_travel_days, spark=spark)
+
     @property
     def settings(self) -> Settings:
         return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None,
@@ -105,19 +111,14 @@ def _spark_resources(current: Settings, dbt: DbtResource) -> dict[str, Any]:
     from medlake.engine.spark_resource import SparkSessionResource
 
     spark = SparkSessionResource(home=str(current.home))
-    lake = LakeResource(home=str(current.home), engine_name="spark", lake_uri=current.lake_uri or "", spark=spark,
-                        max_file_bytes=current.max_file_bytes, time_travel_days=current.time_travel_days)
+    lake = LakeResource.from_settings(current, spark=spark)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 
 
 def resources_for(current: Settings | None = None) -> dict[str, Any]:
     """The resources of one environment. ``MEDLAKE_ENGINE`` picks the row; the home comes from ``MEDLAKE_HOME``."""
     current = current or settings()
-    home, lake_uri = str(current.home), current.lake_uri or ""
     return {
-        "polars": lambda: {"lake": LakeResource(home=home, engine_name="polars", lake_uri=lake_uri,
-                                                max_file_bytes=current.max_file_bytes,
-                                                time_travel_days=current.time_travel_days),
-                           "dbt": _dbt(current)},
+        "polars": lambda: {"lake": LakeResource.from_settings(current), "dbt": _dbt(current)},
         "spark": lambda: _spark_resources(current, _dbt(current)),
     }[current.engine]()

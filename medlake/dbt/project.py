@@ -40,13 +40,12 @@ def manifest_path() -> Path:
     lock on the target folder, the others wait and find the manifest fresh. A fresh manifest costs no dbt import."""
     if not _stale(MANIFEST_PATH):
         return MANIFEST_PATH
-    import fcntl
+    from filelock import FileLock
 
     from medlake.dbt.cli_resource import MedlakeDbtCliResource
 
     MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with (MANIFEST_PATH.parent / ".parse.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(MANIFEST_PATH.parent / ".parse.lock"):
         if _stale(MANIFEST_PATH):
             # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there
             project = dbt_project()
