@@ -3,7 +3,8 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from medlake.lineage.standards_watch import active_standards_version
+from medlake.lineage.standards_watch import active_standards_version, standards_data_dir
+from medlake.resources import LakeResource
 from medlake.standards import Registry, generate_checks
 from medlake.standards.contracts import default_checks_dir
 
@@ -19,15 +20,17 @@ GOVERNANCE_GROUP = "governance"
     description="Soda check contracts of every DWD table, regenerated from the active standards release "
                 "(the code location must reload to pick up new asset checks).",
 )
-def generated_checks(context: AssetExecutionContext) -> MaterializeResult:
-    registry = Registry.load(active_standards_version())
-    paths = generate_checks(registry)
+def generated_checks(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    current = lake.settings
+    registry = Registry.load(active_standards_version(current), standards_data_dir(current))
+    checks_dir = default_checks_dir(current)
+    paths = generate_checks(registry, checks_dir)
     context.log.info(f"regenerated {len(paths)} check contracts from standards {registry.version}")
     return MaterializeResult(
         metadata={
             "standards_version": registry.version,
             "contracts": len(paths),
-            "checks_dir": MetadataValue.path(str(default_checks_dir())),
+            "checks_dir": MetadataValue.path(str(checks_dir)),
         }
     )
 

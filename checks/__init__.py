@@ -1,6 +1,6 @@
 """Dagster asset checks from the generated contracts in ``checks/generated`` (one multi-asset check per DWD table).
 
-Checks run on the settings' engine (DuckDB for polars, soda-sparkdf for spark).
+Checks run on the ``lake`` resource's engine (DuckDB for polars, soda-sparkdf for spark) over its lake.
 Each rule is an AssetCheckSpec on its table's asset, ``blocking`` when its severity is fatal. Running the check
 runs Soda over the table's Delta folder, appends every result to ``lake/quality/check_results`` and reports one
 AssetCheckResult per rule (ERROR severity for fatal/error rules, WARN otherwise).
@@ -20,9 +20,9 @@ from dagster import (
     multi_asset_check,
 )
 
-from medlake.config import settings as current_settings
 from medlake.layers import Layer
 from medlake.quality.runner import append_results, run_checks
+from medlake.resources import LakeResource
 from medlake.standards.contracts import rules_for
 from medlake.standards.registry import Registry
 
@@ -46,8 +46,8 @@ def _table_checks(table: str, key: AssetKey, checks_dir: Path) -> AssetChecksDef
 
     @multi_asset_check(specs=specs, name=f"quality_{table}", can_subset=False,
                        description=f"standards-generated checks of DWD {table}")
-    def _run(context: AssetCheckExecutionContext):  # type: ignore[no-untyped-def]
-        conf = current_settings()
+    def _run(context: AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
+        conf = lake.settings
         results = run_checks(table, conf.table_path(Layer.DWD.value, table), checks_dir=checks_dir,
                              engine=conf.engine)
         append_results(results, conf)
@@ -64,8 +64,8 @@ def _table_checks(table: str, key: AssetKey, checks_dir: Path) -> AssetChecksDef
 
 
 def build_asset_checks(
-    asset_key_for_table: Callable[[str], AssetKey], checks_dir: Path | None = None
+    asset_key_for_table: Callable[[str], AssetKey], checks_dir: Path | None = None, standards_dir: Path | None = None
 ) -> list[AssetChecksDefinition]:
-    """One multi-asset check per DWD table bound in the newest standards release."""
+    """One multi-asset check per DWD table bound in the newest standards release under ``standards_dir``."""
     folder = checks_dir or GENERATED_DIR
-    return [_table_checks(t, asset_key_for_table(t), folder) for t in Registry.load().tables]
+    return [_table_checks(t, asset_key_for_table(t), folder) for t in Registry.load(data_dir=standards_dir).tables]

@@ -6,15 +6,22 @@ object store URI such as ``s3://bucket/medlake/lake`` (S3, MinIO, OSS, COS...). 
 is the URI that delta-rs, polars and Spark are given. Object-store credentials come only from the environment
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``):
 delta-rs, polars and s3fs each read them there; medlake never stores them.
+
+This module is the only one that reads the environment. Everything else receives a :class:`Settings` (library code
+as an argument, Dagster code through the resources built from it). Secrets (the mask salt, the lineage API key) are
+never values of ``Settings``: it records only which of :data:`SECRET_NAMES` are set, and the resources bind them as
+Dagster ``EnvVar`` values, resolved when a run starts. Environment defaults for third-party libraries that read nothing
+else (Soda's telemetry, PySpark's worker Python) are written here too (:func:`export_library_default`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import unquote, urlparse
 
 from upath import UPath
@@ -24,9 +31,15 @@ from medlake.errors import ConfigurationError
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "ENGINES",
+    "LINEAGE_API_KEY",
+    "MASK_SALT",
+    "SECRET_NAMES",
     "LakePath",
+    "LineageSettings",
     "Settings",
+    "SparkSettings",
     "armed_crash_point",
+    "export_library_default",
     "is_remote",
     "lake_path",
     "settings",
@@ -39,6 +52,12 @@ DEFAULT_MAX_FILE_BYTES = 256 << 20
 an ODS load's resident memory peaked about 7 times the file's size above a fixed ~250 MiB (24 MiB CSV: +403 MiB,
 60 MiB CSV: +656 MiB over the imported modules), so a larger file is refused before it is read, with its size and
 the limit in the reason, and tried again on the next run (e.g. after the limit was raised)."""
+
+MASK_SALT = "MEDLAKE_MASK_SALT"
+LINEAGE_API_KEY = "OPENLINEAGE_API_KEY"
+SECRET_NAMES = (MASK_SALT, LINEAGE_API_KEY)
+"""Environment variables holding secrets: bound by the resources as Dagster ``EnvVar`` values, never read into
+:class:`Settings` (a workflow's ``salt_env`` names one of them)."""
 
 LakePath: TypeAlias = Path | UPath
 """A location in the lake: a ``Path`` on a local/shared filesystem, a ``UPath`` in an object store. Both support
@@ -89,6 +108,40 @@ def subfolders(folder: LakePath) -> list[LakePath]:
 
 
 @dataclass(frozen=True)
+class SparkSettings:
+    """Where the Spark engine's session runs and how dbt reaches Spark (see :mod:`medlake.engine.spark_session`
+    and :mod:`medlake.engine.dbt_spark_profile`). Empty strings mean "the default"."""
+
+    master: str = "local[2]"  # MEDLAKE_SPARK_MASTER
+    conf: str = ""  # MEDLAKE_SPARK_CONF: extra key=value pairs separated by commas, applied last
+    ivy: str = ""  # MEDLAKE_SPARK_IVY; empty: ~/.cache/medlake/ivy
+    delta_jvm_version: str = ""  # MEDLAKE_DELTA_JVM_VERSION; empty: spark_session.DELTA_JVM_VERSION
+    log_level: str = "WARN"  # MEDLAKE_SPARK_LOG_LEVEL
+    python: str = ""  # PYSPARK_PYTHON as set by the user; empty: this interpreter on local masters
+    remote: str = ""  # MEDLAKE_SPARK_REMOTE: a Spark Connect URL for dbt's session method
+    dbt_method: str = ""  # MEDLAKE_DBT_SPARK_METHOD; empty: session
+    thrift_host: str = ""  # MEDLAKE_SPARK_THRIFT_HOST
+    thrift_port: int | None = None  # MEDLAKE_SPARK_THRIFT_PORT; None: the method's default port
+    user: str = "medlake"  # MEDLAKE_SPARK_USER
+    cluster: str = ""  # MEDLAKE_SPARK_CLUSTER
+
+
+@dataclass(frozen=True)
+class LineageSettings:
+    """Where OpenLineage events go (see :mod:`medlake.lineage.emitter`); the API key is a secret, not here."""
+
+    disabled: bool = False  # OPENLINEAGE_DISABLED=true
+    client_configured: bool = False  # OPENLINEAGE_CONFIG or OPENLINEAGE__TRANSPORT__TYPE: the client reads its own
+    url: str = ""  # OPENLINEAGE_URL
+    endpoint: str = "api/v1/lineage"  # OPENLINEAGE_ENDPOINT
+    timeout: float = 5.0  # MEDLAKE_LINEAGE_TIMEOUT, seconds
+
+
+_SECTIONS: dict[str, type[Any]] = {"spark": SparkSettings, "lineage": LineageSettings}
+_PATH_FIELDS = ("home", "dagster_instance", "standards_dir", "checks_dir", "workflows_dir")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Root folder, engine and (optionally) where the lake lives. Every local path medlake writes is below
     ``home``; the lake is too unless ``lake_uri`` (``MEDLAKE_LAKE_URI``) names another folder or an object store."""
@@ -100,6 +153,20 @@ class Settings:
     # How far back every table can be read as of an earlier version (``MEDLAKE_TIME_TRAVEL_DAYS``): VACUUM never
     # deletes a data file, nor log cleanup a commit, that a version committed inside this window needs.
     time_travel_days: float = 7.0
+    # DAGSTER_HOME; None: home/dagster
+    dagster_instance: Path | None = None
+    # MEDLAKE_STANDARDS_DIR (the standards release folders); None: the shipped medlake/standards/data
+    standards_dir: Path | None = None
+    # MEDLAKE_STANDARDS_VERSION (the active standards release); empty: the newest release
+    standards_version: str = ""
+    # MEDLAKE_CHECKS_DIR (the generated Soda contracts); None: the repository's checks/generated
+    checks_dir: Path | None = None
+    # MEDLAKE_WORKFLOWS (workflow YAML compiled into assets); None: the repository's workflows/
+    workflows_dir: Path | None = None
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    lineage: LineageSettings = field(default_factory=LineageSettings)
+    # which of SECRET_NAMES are set (names only: the values reach resources as Dagster EnvVars)
+    secrets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -130,7 +197,38 @@ class Settings:
 
     @property
     def dagster_home(self) -> Path:
-        return self.home / "dagster"
+        """The Dagster instance folder: ``DAGSTER_HOME`` when set, else ``home/dagster``."""
+        return self.dagster_instance or self.home / "dagster"
+
+    @property
+    def workflows(self) -> Path:
+        """The folder of workflow YAML compiled into governed assets."""
+        return self.workflows_dir or Path(__file__).resolve().parent.parent / "workflows"
+
+    def to_config(self) -> dict[str, Any]:
+        """Every field as plain JSON values (paths as strings, sections as mappings, unset values left out): what a
+        Dagster resource's config can carry. :meth:`from_config` is the inverse."""
+        data = asdict(self)
+        data["secrets"] = list(self.secrets)
+        return _without_none({k: str(v) if isinstance(v, Path) else v for k, v in data.items()})
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> Settings:
+        """Settings from :meth:`to_config`'s mapping; fields it leaves out keep their defaults."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigurationError(f"settings: unknown field(s) {', '.join(unknown)}")
+        values: dict[str, Any] = dict(data)
+        for name in _PATH_FIELDS:
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        for name, section in _SECTIONS.items():
+            if name in values:
+                values[name] = section(**values[name])
+        if "secrets" in values:
+            values["secrets"] = tuple(values["secrets"])
+        return cls(**values)
 
     @property
     def work(self) -> Path:
@@ -149,6 +247,48 @@ class Settings:
     def time_travel_hours(self) -> int:
         """The time-travel window in whole hours, rounded up (VACUUM retention is given in hours)."""
         return math.ceil(self.time_travel_days * 24)
+
+
+def _without_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _without_none(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None}
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _env_path(name: str) -> Path | None:
+    value = _env(name)
+    return Path(value) if value else None
+
+
+def _env_number(name: str, default: float, kind: type[int] | type[float], expected: str) -> Any:
+    value = _env(name)
+    try:
+        return kind(value) if value else default
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r}: expected {expected}") from None
+
+
+def _spark_from_env() -> SparkSettings:
+    port = _env("MEDLAKE_SPARK_THRIFT_PORT")
+    return SparkSettings(
+        master=_env("MEDLAKE_SPARK_MASTER", "local[2]"), conf=_env("MEDLAKE_SPARK_CONF"), ivy=_env("MEDLAKE_SPARK_IVY"),
+        delta_jvm_version=_env("MEDLAKE_DELTA_JVM_VERSION"), log_level=_env("MEDLAKE_SPARK_LOG_LEVEL", "WARN"),
+        python=_env("PYSPARK_PYTHON"), remote=_env("MEDLAKE_SPARK_REMOTE"),
+        dbt_method=_env("MEDLAKE_DBT_SPARK_METHOD"), thrift_host=_env("MEDLAKE_SPARK_THRIFT_HOST"),
+        thrift_port=_env_number("MEDLAKE_SPARK_THRIFT_PORT", 0, int, "a port number") if port else None,
+        user=_env("MEDLAKE_SPARK_USER", "medlake"), cluster=_env("MEDLAKE_SPARK_CLUSTER"),
+    )
+
+
+def _lineage_from_env() -> LineageSettings:
+    return LineageSettings(
+        disabled=_env("OPENLINEAGE_DISABLED").lower() == "true",
+        client_configured=bool(_env("OPENLINEAGE_CONFIG") or _env("OPENLINEAGE__TRANSPORT__TYPE")),
+        url=_env("OPENLINEAGE_URL"), endpoint=_env("OPENLINEAGE_ENDPOINT", "api/v1/lineage"),
+        timeout=_env_number("MEDLAKE_LINEAGE_TIMEOUT", 5.0, float, "a number of seconds"),
+    )
 
 
 def _lake_uri_from_env() -> str | None:
@@ -180,12 +320,31 @@ def _time_travel_days_from_env() -> float:
 
 def settings() -> Settings:
     """Settings from ``MEDLAKE_HOME`` (default ``./.medlake``), ``MEDLAKE_ENGINE`` (default ``polars``),
-    ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``), ``MEDLAKE_MAX_FILE_BYTES`` (default 256 MiB) and
-    ``MEDLAKE_TIME_TRAVEL_DAYS`` (default 7)."""
+    ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``), ``MEDLAKE_MAX_FILE_BYTES`` (default 256 MiB),
+    ``MEDLAKE_TIME_TRAVEL_DAYS`` (default 7), ``DAGSTER_HOME``, the standards, checks and workflow folders
+    (``MEDLAKE_STANDARDS_DIR``, ``MEDLAKE_STANDARDS_VERSION``, ``MEDLAKE_CHECKS_DIR``, ``MEDLAKE_WORKFLOWS``), the
+    Spark variables (:class:`SparkSettings`), the OpenLineage variables (:class:`LineageSettings`) and which
+    :data:`SECRET_NAMES` are set."""
     home = Path(os.environ.get("MEDLAKE_HOME") or ".medlake").resolve()
+    instance = _env_path("DAGSTER_HOME")
     return Settings(home=home, engine=os.environ.get("MEDLAKE_ENGINE", "polars").strip().lower() or "polars",
                     lake_uri=_lake_uri_from_env(), max_file_bytes=_max_file_bytes_from_env(),
-                    time_travel_days=_time_travel_days_from_env())
+                    time_travel_days=_time_travel_days_from_env(),
+                    dagster_instance=instance.resolve() if instance else None,
+                    standards_dir=_env_path("MEDLAKE_STANDARDS_DIR"),
+                    standards_version=_env("MEDLAKE_STANDARDS_VERSION"), checks_dir=_env_path("MEDLAKE_CHECKS_DIR"),
+                    workflows_dir=_env_path("MEDLAKE_WORKFLOWS"), spark=_spark_from_env(), lineage=_lineage_from_env(),
+                    secrets=tuple(name for name in SECRET_NAMES if os.environ.get(name)))
+
+
+def export_library_default(name: str, value: str) -> None:
+    """Set environment variable ``name`` for a third-party library that reads only the environment (Soda's
+    telemetry switch, PySpark's worker Python), unless the user set it already."""
+    os.environ.setdefault(name, value)
+
+
+# Soda Core reads its telemetry switch from the environment when it is imported; medlake sends no telemetry.
+export_library_default("SODA_CORE_TELEMETRY_ENABLED", "false")
 
 
 def armed_crash_point() -> str:

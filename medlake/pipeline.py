@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,11 +27,9 @@ class RunOutcome:
 
 
 def instance_home(current: Settings | None = None) -> Path:
-    """The Dagster instance folder: ``DAGSTER_HOME`` when set, else ``$MEDLAKE_HOME/dagster`` (exported then, so
-    ``DagsterInstance.get()`` finds it)."""
-    current = current or settings()
-    os.environ.setdefault("DAGSTER_HOME", str(current.dagster_home))
-    return Path(os.environ["DAGSTER_HOME"])
+    """The Dagster instance folder: ``DAGSTER_HOME`` when set, else ``$MEDLAKE_HOME/dagster``
+    (:attr:`medlake.config.Settings.dagster_home`)."""
+    return (current or settings()).dagster_home
 
 
 def prepare_instance(current: Settings | None = None) -> Path:
@@ -50,10 +47,12 @@ def prepare_instance(current: Settings | None = None) -> Path:
     return home
 
 
-def _job(selection: str) -> Any:
+def _job(selection: str, current: Settings) -> Any:
     from dagster import AssetSelection, Definitions, define_asset_job
 
-    from medlake.definitions import defs
+    from medlake.definitions import build_definitions
+
+    defs = build_definitions(current)
 
     if selection == "*":
         return defs.resolve_job_def("medlake_all")
@@ -97,9 +96,9 @@ def materialize(
     from dagster import DagsterInstance
 
     current = current or settings()
-    prepare_instance(current)
-    job = _job(selection)
-    instance, run_id = DagsterInstance.get(), str(uuid.uuid4())
+    home = prepare_instance(current)
+    job = _job(selection, current)
+    instance, run_id = DagsterInstance.from_config(str(home)), str(uuid.uuid4())
     if on_start is not None:
         on_start(len(job.graph.nodes))  # one step per op: assets, multi-assets and multi-asset checks alike
     if on_event is not None:

@@ -7,11 +7,10 @@ runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource
-from pydantic import PrivateAttr
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field, PrivateAttr
 
 from medlake.config import DEFAULT_MAX_FILE_BYTES, Settings, settings
 from medlake.dbt.project import DBT_PROJECT_DIR, dbt_executable, write_profiles
@@ -55,26 +54,41 @@ class DbtResource(ConfigurableResource):
 
 
 class LakeResource(ConfigurableResource):
-    """The lake root and the engine that reads and writes its Delta tables (on Spark: through ``spark``)."""
+    """The lake root and the engine that reads and writes its Delta tables (on Spark: through ``spark``), the rest
+    of the :class:`~medlake.config.Settings` (``options``) and the secrets, bound as Dagster ``EnvVar`` values so their
+    values are read when a run starts and never shown in the UI or written into ``Settings``."""
 
     home: str
     engine_name: str = "polars"
     lake_uri: str = ""  # MEDLAKE_LAKE_URI; empty: the lake is $MEDLAKE_HOME/lake
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # MEDLAKE_MAX_FILE_BYTES
     time_travel_days: float = 7.0  # MEDLAKE_TIME_TRAVEL_DAYS
+    # the other Settings fields (standards, checks and workflow folders, Spark, lineage), as Settings.to_config
+    options: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)  # secret name → value (EnvVar(name) from from_settings)
     spark: ConfigurableResource | None = None  # a SparkSessionResource on the Spark row
     _engine: Any = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, current: Settings, spark: ConfigurableResource | None = None) -> LakeResource:
-        """The resource carrying every field of ``current`` (the inverse of :attr:`settings`)."""
-        return cls(home=str(current.home), engine_name=current.engine, lake_uri=current.lake_uri or "",
-                   max_file_bytes=current.max_file_bytes, time_travel_days=current.time_travel_days, spark=spark)
+        """The resource carrying every field of ``current`` (the inverse of :attr:`settings`); each secret set
+        in the environment (``current.secrets``) is bound as ``EnvVar(name)``."""
+        config = current.to_config()
+        top = {name: config.pop(name) for name in _TOP_FIELDS if name in config}
+        return cls(home=top["home"], engine_name=top["engine"], lake_uri=top.get("lake_uri", ""),
+                   max_file_bytes=top["max_file_bytes"], time_travel_days=top["time_travel_days"], options=config,
+                   secrets={name: EnvVar(name) for name in current.secrets}, spark=spark)
 
     @property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), engine=self.engine_name, lake_uri=self.lake_uri or None,
-                        max_file_bytes=self.max_file_bytes, time_travel_days=self.time_travel_days)
+        return Settings.from_config({
+            **self.options, "home": self.home, "engine": self.engine_name, "lake_uri": self.lake_uri or None,
+            "max_file_bytes": self.max_file_bytes, "time_travel_days": self.time_travel_days,
+        })
+
+    def secret(self, name: str) -> str:
+        """The value of secret ``name`` (e.g. ``MEDLAKE_MASK_SALT``); empty when it is not bound."""
+        return self.secrets.get(name, "")
 
     @property
     def engine(self) -> Engine:
@@ -93,9 +107,11 @@ def _spark_engine(lake: LakeResource) -> Engine:
     from medlake.engine.spark_engine import SparkEngine
     from medlake.engine.spark_resource import SparkSessionResource
 
-    session = lake.spark or SparkSessionResource(home=lake.home)
+    session = lake.spark or SparkSessionResource.from_settings(lake.settings)
     return SparkEngine(cfg=lake.settings, session=lambda: session.spark_session)
 
+
+_TOP_FIELDS = ("home", "engine", "lake_uri", "max_file_bytes", "time_travel_days")
 
 # engine name → how the lake resource builds it; engines not listed come from medlake.engine.get_engine
 _ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
@@ -110,7 +126,7 @@ def _dbt(current: Settings) -> DbtResource:
 def _spark_resources(current: Settings, dbt: DbtResource) -> dict[str, Any]:
     from medlake.engine.spark_resource import SparkSessionResource
 
-    spark = SparkSessionResource(home=str(current.home))
+    spark = SparkSessionResource.from_settings(current)
     lake = LakeResource.from_settings(current, spark=spark)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 

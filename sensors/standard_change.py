@@ -2,10 +2,9 @@
 
 Cursor = content hash of the standards files (plus the active version). On a change it asks the lead's ``diff``
 for what changed, runs :func:`medlake.lineage.impact.impact` on the lineage graph of the new version, and requests
-one run of the affected assets — plus the check-regeneration assets when checks are affected.
+one run of the affected assets — plus the check-regeneration assets when checks are affected. Where the standards
+and the lake are comes from the ``lake`` resource's settings, given to every callable.
 """
-
-from __future__ import annotations
 
 import hashlib
 import json
@@ -26,7 +25,10 @@ from dagster import (
     sensor,
 )
 
+from medlake.resources import LakeResource
+
 if TYPE_CHECKING:
+    from medlake.config import Settings
     from medlake.lineage.store import LineageGraph
 
 __all__ = ["StandardsState", "build_standard_change_sensor", "standards_state"]
@@ -61,19 +63,21 @@ def _cursor(text: str | None) -> StandardsState | None:
 
 
 def build_standard_change_sensor(
-    standards_dir: Path,
     *,
-    active_version: Callable[[], str],
-    diff: Callable[[StandardsState, StandardsState], Any],
-    graph: Callable[[str], LineageGraph],
+    standards_dir: Callable[["Settings"], Path],
+    active_version: Callable[["Settings"], str],
+    diff: Callable[["Settings", StandardsState, StandardsState], Any],
+    graph: Callable[["Settings", str], "LineageGraph"],
     check_regeneration: Sequence[Sequence[str]] = (),
     name: str = "standard_change_sensor",
     minimum_interval_seconds: int = 60,
     target: AssetSelection | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
 ) -> SensorDefinition:
-    """``diff(old, new)`` returns StandardChanges or a StandardDiff; ``graph(version)`` the lineage graph built with
-    that version's bindings; ``check_regeneration`` the asset keys that regenerate check files."""
+    """Each callable gets the ``lake`` resource's settings first: ``standards_dir`` gives the folder to watch,
+    ``active_version`` the active release, ``diff(settings, old, new)`` StandardChanges or a StandardDiff,
+    ``graph(settings, version)`` the lineage graph built with that version's bindings; ``check_regeneration`` are
+    the asset keys that regenerate check files."""
 
     @sensor(
         name=name,
@@ -82,8 +86,9 @@ def build_standard_change_sensor(
         default_status=default_status,
         description="Re-materialize what a changed data standard affects (impact analysis on the lineage graph)",
     )
-    def _standard_change(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        current = standards_state(standards_dir, active_version())
+    def _standard_change(context: SensorEvaluationContext, lake: LakeResource) -> SensorResult | SkipReason:
+        settings = lake.settings
+        current = standards_state(standards_dir(settings), active_version(settings))
         previous = _cursor(context.cursor)
         cursor = json.dumps(asdict(current), sort_keys=True)
         if previous is None:
@@ -93,7 +98,7 @@ def build_standard_change_sensor(
             return SkipReason(f"standards {current.version} unchanged")
         from medlake.lineage.impact import impact
 
-        report = impact(diff(previous, current), graph(current.version))
+        report = impact(diff(settings, previous, current), graph(settings, current.version))
         keys = report.asset_keys()
         if report.of_kind("check"):
             keys += [list(k) for k in check_regeneration]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -14,7 +15,7 @@ import pytest
 from deltalake import write_deltalake
 from openlineage.client.serde import Serde
 
-from medlake.config import Settings
+from medlake.config import LineageSettings, Settings
 from medlake.lineage.emitter import LineageEmitter, emit_run, events_path
 from medlake.lineage.errors import EventValidationError, LineageError
 from medlake.lineage.events import column_lineage_facet, dataset_identity, new_run_id, output_dataset, run_event
@@ -92,8 +93,9 @@ def test_http_transport_posts_to_local_server(
 ) -> None:
     url, received = server
     monkeypatch.setenv("OPENLINEAGE_URL", url)
-    monkeypatch.setenv("OPENLINEAGE_API_KEY", "secret-key")
-    with emit_run("metric/patients_by_sex", [], [home.table_path("metric", "patients_by_sex")]):
+    monkeypatch.setenv("OPENLINEAGE_API_KEY", "from-the-environment")  # a secret: the library never reads it
+    with emit_run("metric/patients_by_sex", [], [home.table_path("metric", "patients_by_sex")],
+                  emitter=LineageEmitter(api_key="secret-key")):
         pass
     assert [path for path, _, _ in received] == ["/api/v1/lineage", "/api/v1/lineage"]
     assert [body["eventType"] for _, _, body in received] == ["START", "COMPLETE"]
@@ -101,6 +103,17 @@ def test_http_transport_posts_to_local_server(
     for _, _, body in received:
         validate_event(body)
     assert not events_path().exists()
+    with emit_run("metric/patients_by_sex", [], []):  # no key given: none sent, whatever the environment holds
+        pass
+    assert "Authorization" not in received[-1][1]
+
+
+def test_http_transport_from_settings_alone(home: Settings, server: tuple[str, list]) -> None:
+    url, received = server
+    config = replace(home, lineage=LineageSettings(url=url, endpoint="api/v2/events"))
+    with emit_run("dwd/patient", [], [], emitter=LineageEmitter(config=config)):
+        pass
+    assert [path for path, _, _ in received] == ["/api/v2/events", "/api/v2/events"]
 
 
 def test_http_endpoint_down_never_breaks_the_pipeline(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from medlake.config import Settings
+from medlake.config import Settings, SparkSettings, settings
 from medlake.engine import get_engine
 from medlake.engine.dbt_spark_profile import dbt_spark_output, dbt_spark_profile
 from medlake.engine.polars_engine import PolarsEngine
@@ -104,14 +105,15 @@ def test_delta_jar_matches_pyspark_and_pip_delta() -> None:
 def test_extra_conf_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MEDLAKE_SPARK_MASTER", "spark://master:7077")
     monkeypatch.setenv("MEDLAKE_SPARK_CONF", "spark.sql.shuffle.partitions=64, spark.hadoop.fs.s3a.endpoint=http://s3:9000")
-    conf = session_conf(Settings(home=tmp_path))
+    monkeypatch.setenv("MEDLAKE_HOME", str(tmp_path))
+    conf = session_conf(settings())
     assert conf["spark.master"] == "spark://master:7077"
     assert conf["spark.sql.shuffle.partitions"] == "64"
     assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://s3:9000"
     assert conf["spark.ui.enabled"] == "true"
     monkeypatch.setenv("MEDLAKE_SPARK_CONF", "spark.sql.shuffle.partitions")
     with pytest.raises(ConfigurationError, match=r"shuffle\.partitions"):
-        session_conf(Settings(home=tmp_path))
+        session_conf(settings())
 
 
 def test_missing_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,16 +316,17 @@ def test_dbt_spark_session_profile_is_valid_for_dbt_spark(tmp_path: Path) -> Non
     assert (credentials.method, credentials.schema) == ("session", "theme")
 
 
-def test_dbt_spark_cluster_methods_need_a_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_dbt_spark_cluster_methods_need_a_host(tmp_path: Path) -> None:
     cfg = Settings(home=tmp_path)
-    monkeypatch.delenv("MEDLAKE_SPARK_THRIFT_HOST", raising=False)
     with pytest.raises(ConfigurationError, match="MEDLAKE_SPARK_THRIFT_HOST"):
         dbt_spark_output(cfg, "thrift")
-    monkeypatch.setenv("MEDLAKE_SPARK_THRIFT_HOST", "sts.example")
+    cfg = replace(cfg, spark=SparkSettings(thrift_host="sts.example"))
     assert dbt_spark_output(cfg, "thrift")["host"] == "sts.example"
-    monkeypatch.setenv("MEDLAKE_SPARK_CLUSTER", "c1")
+    assert dbt_spark_output(cfg, "thrift")["port"] == 10000
+    with pytest.raises(ConfigurationError, match="MEDLAKE_SPARK_CLUSTER"):
+        dbt_spark_output(cfg, "http")
+    cfg = replace(cfg, spark=replace(cfg.spark, cluster="c1", remote="sc://connect:15002"))
     assert "env_var('MEDLAKE_SPARK_TOKEN')" in dbt_spark_output(cfg, "http")["token"]
-    monkeypatch.setenv("MEDLAKE_SPARK_REMOTE", "sc://connect:15002")
     assert dbt_spark_output(cfg, "session")["server_side_parameters"] == {"spark.remote": "sc://connect:15002"}
     with pytest.raises(ConfigurationError, match="odbc"):
         dbt_spark_output(cfg, "odbc")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from medlake.config import LINEAGE_API_KEY
 from medlake.dbt.project import dbt_vars
 from medlake.dbt.translator import dbt_theme_assets
 from medlake.errors import ConfigurationError
@@ -56,4 +57,4 @@ def build_themes(context: AssetExecutionContext, dbt: DbtResource, lake: LakeRes
             yield from invocation.stream()
         finally:  # failed models get their FAIL events too
             target = invocation.project_dir / invocation.target_path  # this invocation's own artifacts
-            emit_theme_lineage(target, lake.settings, dagster_parent(context))
+            emit_theme_lineage(target, lake.settings, dagster_parent(context), api_key=lake.secret(LINEAGE_API_KEY))

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from medlake.config import Settings
@@ -30,7 +29,7 @@ _SCHEMA = "theme"
 def _session(cfg: Settings) -> dict[str, Any]:
     from medlake.engine.spark_session import launch_conf
 
-    remote = os.environ.get("MEDLAKE_SPARK_REMOTE", "").strip()
+    remote = cfg.spark.remote.strip()
     if remote:
         params = {"spark.remote": remote}
     else:
@@ -45,9 +44,9 @@ def _session(cfg: Settings) -> dict[str, Any]:
 def _thrift(cfg: Settings) -> dict[str, Any]:
     return {
         "method": "thrift",
-        "host": _required("MEDLAKE_SPARK_THRIFT_HOST"),
-        "port": int(os.environ.get("MEDLAKE_SPARK_THRIFT_PORT", "10000")),
-        "user": os.environ.get("MEDLAKE_SPARK_USER", "medlake"),
+        "host": _required("MEDLAKE_SPARK_THRIFT_HOST", cfg.spark.thrift_host),
+        "port": cfg.spark.thrift_port or 10000,
+        "user": cfg.spark.user,
         "threads": 4,
         "connect_retries": 3,
         "connect_timeout": 10,
@@ -57,9 +56,9 @@ def _thrift(cfg: Settings) -> dict[str, Any]:
 def _http(cfg: Settings) -> dict[str, Any]:
     return {
         "method": "http",
-        "host": _required("MEDLAKE_SPARK_THRIFT_HOST"),
-        "port": int(os.environ.get("MEDLAKE_SPARK_THRIFT_PORT", "443")),
-        "cluster": _required("MEDLAKE_SPARK_CLUSTER"),
+        "host": _required("MEDLAKE_SPARK_THRIFT_HOST", cfg.spark.thrift_host),
+        "port": cfg.spark.thrift_port or 443,
+        "cluster": _required("MEDLAKE_SPARK_CLUSTER", cfg.spark.cluster),
         "token": "{{ env_var('MEDLAKE_SPARK_TOKEN') }}",
         "threads": 4,
         "connect_retries": 3,
@@ -67,8 +66,9 @@ def _http(cfg: Settings) -> dict[str, Any]:
     }
 
 
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
+def _required(name: str, value: str) -> str:
+    """``value`` (the setting of environment variable ``name``), which the chosen method cannot do without."""
+    value = value.strip()
     if not value:
         raise ConfigurationError(f"{name} is not set; MEDLAKE_DBT_SPARK_METHOD needs it to reach the cluster")
     return value
@@ -79,14 +79,15 @@ _BUILDERS = {"session": _session, "thrift": _thrift, "http": _http}
 
 def dbt_spark_output(cfg: Settings | None = None, method: str | None = None) -> dict[str, Any]:
     """One dbt ``outputs`` entry of ``type: spark`` for the chosen method."""
-    chosen = (method or os.environ.get("MEDLAKE_DBT_SPARK_METHOD", "") or "session").strip().lower()
+    cfg = cfg or current_settings()
+    chosen = (method or cfg.spark.dbt_method or "session").strip().lower()
     try:
         build = _BUILDERS[chosen]
     except KeyError:
         raise ConfigurationError(
             f"MEDLAKE_DBT_SPARK_METHOD={chosen!r}: expected one of {', '.join(DBT_SPARK_METHODS)}"
         ) from None
-    return {"type": "spark", "schema": _SCHEMA, **build(cfg or current_settings())}
+    return {"type": "spark", "schema": _SCHEMA, **build(cfg)}
 
 
 def dbt_spark_profile(

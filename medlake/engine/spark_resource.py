@@ -12,7 +12,7 @@ from typing import Any
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
-from medlake.config import Settings
+from medlake.config import Settings, SparkSettings
 from medlake.engine.spark_session import get_spark
 
 __all__ = ["SparkSessionResource"]
@@ -27,7 +27,13 @@ class SparkSessionResource(LazyPySparkResource):
 
     home: str
     spark_config: dict[str, Any] = Field(default_factory=dict)
+    spark_settings: dict[str, Any] = Field(default_factory=dict)  # a SparkSettings' fields (MEDLAKE_SPARK_*)
+
+    @classmethod
+    def from_settings(cls, current: Settings) -> SparkSessionResource:
+        return cls(home=str(current.home), spark_settings=current.to_config()["spark"])
 
     def _init_session(self) -> None:
         if self._spark_session is None:
-            self._spark_session = get_spark(Settings(home=Path(self.home), engine="spark"), self.spark_config)
+            cfg = Settings(home=Path(self.home), engine="spark", spark=SparkSettings(**self.spark_settings))
+            self._spark_session = get_spark(cfg, self.spark_config)

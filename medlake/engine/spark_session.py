@@ -42,7 +42,6 @@ Pointing the same project at a cluster (nothing in ``assets/`` changes):
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import threading
@@ -51,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from medlake.config import Settings
+from medlake.config import Settings, SparkSettings, export_library_default
 from medlake.config import settings as current_settings
 from medlake.errors import ConfigurationError, MedlakeError, MissingBackendError
 
@@ -89,18 +88,22 @@ def _pyspark() -> Any:
     return pyspark
 
 
-def spark_master() -> str:
+def _spark(spark: SparkSettings | None) -> SparkSettings:
+    return spark if spark is not None else current_settings().spark
+
+
+def spark_master(spark: SparkSettings | None = None) -> str:
     """``MEDLAKE_SPARK_MASTER`` or ``local[2]``."""
-    return os.environ.get("MEDLAKE_SPARK_MASTER", "").strip() or "local[2]"
+    return _spark(spark).master.strip() or "local[2]"
 
 
-def ivy_home() -> Path:
+def ivy_home(spark: SparkSettings | None = None) -> Path:
     """A stable Ivy home so a second start finds the delta-spark jars already downloaded."""
-    configured = os.environ.get("MEDLAKE_SPARK_IVY", "").strip()
+    configured = _spark(spark).ivy.strip()
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "medlake" / "ivy"
 
 
-def delta_maven_coordinates() -> list[str]:
+def delta_maven_coordinates(spark: SparkSettings | None = None) -> list[str]:
     """``configure_spark_with_delta_pip``'s Maven coordinates (artifact for this pyspark), jar version pinned."""
     pyspark = _pyspark()
     try:
@@ -110,14 +113,14 @@ def delta_maven_coordinates() -> list[str]:
     builder = configure_spark_with_delta_pip(pyspark.sql.SparkSession.builder)
     packages = builder._options.get("spark.jars.packages", "")
     builder._options.pop("spark.jars.packages", None)  # the builder is a shared singleton; leave it clean
-    jar_version = os.environ.get("MEDLAKE_DELTA_JVM_VERSION", "").strip() or DELTA_JVM_VERSION
+    jar_version = _spark(spark).delta_jvm_version.strip() or DELTA_JVM_VERSION
     delta_spark, *extra = [p for p in packages.split(",") if p]
     group, artifact, _pip_version = delta_spark.split(":")
     return [f"{group}:{artifact}:{jar_version}", *extra]
 
 
-def _extra_conf() -> dict[str, str]:
-    raw = os.environ.get("MEDLAKE_SPARK_CONF", "").strip()
+def _extra_conf(spark: SparkSettings) -> dict[str, str]:
+    raw = spark.conf.strip()
     conf: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         key, sep, value = item.partition("=")
@@ -170,14 +173,14 @@ def _pin_jars(ivy: Path, coordinates: list[str], resolved: str) -> None:
 
 def session_conf(cfg: Settings) -> dict[str, str]:
     """Every conf key medlake sets (before delta jars), for inspection and for tests."""
-    master = spark_master()
+    master = spark_master(cfg.spark)
     local = master.startswith("local")
     conf = {
         "spark.master": master,
         "spark.app.name": "medlake",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.jars.ivy": str(ivy_home()),
+        "spark.jars.ivy": str(ivy_home(cfg.spark)),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.ansi.enabled": "true",
@@ -196,14 +199,14 @@ def session_conf(cfg: Settings) -> dict[str, str]:
         # an empty increment still commits (as delta-rs does), so its watermark metadata is not lost
         "spark.databricks.delta.skipRecordingEmptyCommits": "false",
     }
-    conf.update(_extra_conf())
+    conf.update(_extra_conf(cfg.spark))
     return {k: v for k, v in conf.items() if v}
 
 
 def launch_conf(cfg: Settings) -> dict[str, str]:
     """:func:`session_conf` plus where the delta-spark jars come from: the pinned paths, else Maven."""
     conf = session_conf(cfg)
-    coordinates = delta_maven_coordinates()
+    coordinates = delta_maven_coordinates(cfg.spark)
     pinned = _pinned_jars(Path(conf["spark.jars.ivy"]), coordinates)
     if pinned:
         conf["spark.jars"] = ",".join([*pinned, conf.get("spark.jars", "")]).strip(",")
@@ -225,13 +228,13 @@ def get_spark(cfg: Settings | None = None, extra_conf: Mapping[str, str] | None 
         if _SESSION is not None and not _SESSION.sparkContext._jsc.sc().isStopped():
             return _SESSION
         cfg = cfg or current_settings()
-        ivy, coordinates = ivy_home(), delta_maven_coordinates()
+        ivy, coordinates = ivy_home(cfg.spark), delta_maven_coordinates(cfg.spark)
         resolve = _pinned_jars(ivy, coordinates) is None
         conf = {**launch_conf(cfg), **{str(k): str(v) for k, v in (extra_conf or {}).items()}}
         if conf["spark.master"].startswith("local"):
             # Python UDF workers (the EMPI's similarity functions) must run this interpreter, with medlake's
             # packages, not whatever python3 is first on PATH; cluster executors bring their own image instead
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            export_library_default("PYSPARK_PYTHON", cfg.spark.python or sys.executable)
         builder = pyspark.sql.SparkSession.builder
         for key, value in conf.items():
             builder = builder.config(key, value)
@@ -243,7 +246,7 @@ def get_spark(cfg: Settings | None = None, extra_conf: Mapping[str, str] | None 
                 f"jars {conf.get('spark.jars.packages') or 'pinned'}, ivy {conf['spark.jars.ivy']}): {exc}; "
                 "check `java -version`, Maven Central access or MEDLAKE_SPARK_CONF"
             ) from exc
-        session.sparkContext.setLogLevel(os.environ.get("MEDLAKE_SPARK_LOG_LEVEL", "WARN"))
+        session.sparkContext.setLogLevel(cfg.spark.log_level or "WARN")
         if resolve:
             _pin_jars(ivy, coordinates, session.sparkContext.getConf().get("spark.jars", ""))
         _SESSION = session

@@ -5,8 +5,12 @@ Transport, by the ecosystem's conventions:
 * ``OPENLINEAGE_DISABLED=true`` → nothing is emitted;
 * an OpenLineage config (``OPENLINEAGE_CONFIG``, ``openlineage.yml``, ``OPENLINEAGE__TRANSPORT__TYPE``) → the
   client resolves it exactly as every OpenLineage integration does;
-* ``OPENLINEAGE_URL`` (+ ``OPENLINEAGE_ENDPOINT``, ``OPENLINEAGE_API_KEY``) → HTTP to a Marquez-compatible API;
+* ``OPENLINEAGE_URL`` (+ ``OPENLINEAGE_ENDPOINT``) → HTTP to a Marquez-compatible API, with the API key
+  (``OPENLINEAGE_API_KEY``, a secret) given by the caller: Dagster code takes it from the ``lake`` resource, which
+  binds it as an ``EnvVar``;
 * otherwise → JSON lines appended to ``$MEDLAKE_HOME/work/lineage/events.jsonl``.
+
+These variables are read by :mod:`medlake.config` (:class:`medlake.config.LineageSettings`).
 
 Lineage is an observer: a failing transport logs a warning and never breaks the pipeline.
 """
@@ -14,7 +18,6 @@ Lineage is an observer: a failing transport logs a warning and never breaks the 
 from __future__ import annotations
 
 import logging
-import os
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -56,28 +59,24 @@ def events_path(config: Settings | None = None) -> Path:
     return (config or settings()).work / "lineage" / "events.jsonl"
 
 
-def _openlineage_configured() -> bool:
-    return bool(
-        os.environ.get("OPENLINEAGE_CONFIG")
-        or os.environ.get("OPENLINEAGE__TRANSPORT__TYPE")
-        or Path.cwd().joinpath("openlineage.yml").is_file()
-    )
+def _openlineage_configured(config: Settings) -> bool:
+    return config.lineage.client_configured or Path.cwd().joinpath("openlineage.yml").is_file()
 
 
-def lineage_transport(config: Settings | None = None) -> Transport | None:
-    """The transport chosen by the environment; None means "let OpenLineageClient read its own config"."""
-    if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
+def lineage_transport(config: Settings | None = None, api_key: str = "") -> Transport | None:
+    """The transport ``config.lineage`` chooses; None means "let OpenLineageClient read its own config".
+    ``api_key`` authenticates the HTTP transport (a secret: never part of ``Settings``)."""
+    config = config or settings()
+    lineage = config.lineage
+    if lineage.disabled:
         return NoopTransport(NoopConfig())
-    if _openlineage_configured():
+    if _openlineage_configured(config):
         return None
-    if url := os.environ.get("OPENLINEAGE_URL"):
+    if lineage.url:
         http: dict[str, Any] = {
-            "url": url,
-            "endpoint": os.environ.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage"),
-            "timeout": float(os.environ.get("MEDLAKE_LINEAGE_TIMEOUT", "5")),
-            "retry": _HTTP_RETRY,
+            "url": lineage.url, "endpoint": lineage.endpoint, "timeout": lineage.timeout, "retry": _HTTP_RETRY,
         }
-        if api_key := os.environ.get("OPENLINEAGE_API_KEY"):
+        if api_key:
             http["auth"] = {"type": "api_key", "apiKey": api_key}
         return HttpTransport(HttpConfig.from_dict(http))
     path = events_path(config)
@@ -88,9 +87,11 @@ def lineage_transport(config: Settings | None = None) -> Transport | None:
 class LineageEmitter:
     """Sends events; swallows and logs transport failures (lineage must never fail a materialization)."""
 
-    def __init__(self, client: OpenLineageClient | None = None, config: Settings | None = None) -> None:
+    def __init__(
+        self, client: OpenLineageClient | None = None, config: Settings | None = None, api_key: str = ""
+    ) -> None:
         if client is None:
-            transport = lineage_transport(config)
+            transport = lineage_transport(config, api_key)
             client = OpenLineageClient(transport=transport) if transport else OpenLineageClient()
         self.client = client
 

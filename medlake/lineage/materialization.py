@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from medlake.config import Settings
+from medlake.config import LINEAGE_API_KEY, Settings
 from medlake.layers import Layer
 from medlake.lineage.dbt import DbtRelation, emit_dbt_run
 from medlake.lineage.emitter import LineageEmitter, LineageRun, emit_run
@@ -28,6 +28,13 @@ ColumnLineageArg = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 def dagster_parent(context: Any) -> tuple[str, str]:
     """(Dagster job name, run id) of an asset execution context: the parent of the lineage run."""
     return str(context.job_name), str(context.run_id)
+
+
+def _emitter(context: Any, config: Settings) -> LineageEmitter:
+    """The emitter for ``config``'s lake, authenticated with the API key the context's ``lake`` resource binds."""
+    lake = getattr(getattr(context, "resources", None), "lake", None)
+    secret = getattr(lake, "secret", None)
+    return LineageEmitter(config=config, api_key=secret(LINEAGE_API_KEY) if callable(secret) else "")
 
 
 def _inert(job: str) -> LineageRun:
@@ -51,7 +58,7 @@ def materialization_lineage(
     try:
         lineage = column_lineage() if callable(column_lineage) else column_lineage
         manager = emit_run(context.asset_key.path, inputs, outputs, lineage, parent=dagster_parent(context),
-                           emitter=LineageEmitter(config=config))
+                           emitter=_emitter(context, config))
         run = manager.__enter__()
     except Exception as exc:  # lineage never breaks a materialization
         log.warning("lineage of %s not emitted: %s", job, exc)
@@ -86,14 +93,16 @@ def emit_theme_lineage(
     config: Settings,
     parent: tuple[str, str],
     asset_key: Callable[[DbtRelation], str | Sequence[str]] | None = None,
+    api_key: str = "",
 ) -> int:
     """After a dbt invocation: one START + COMPLETE/FAIL per executed model from that invocation's own
-    ``manifest.json`` and ``run_results.json``. Returns the events emitted (0 when lineage could not be sent)."""
+    ``manifest.json`` and ``run_results.json``. Returns the events emitted (0 when lineage could not be sent).
+    ``api_key`` authenticates an HTTP lineage transport."""
     try:
         return emit_dbt_run(
             target_dir / "manifest.json", target_dir / "run_results.json",
             lambda relation: dbt_relation_location(config, relation),
-            asset_key=asset_key, emitter=LineageEmitter(config=config), parent=parent,
+            asset_key=asset_key, emitter=LineageEmitter(config=config, api_key=api_key), parent=parent,
         )
     except Exception as exc:  # lineage never breaks a materialization
         log.warning("dbt lineage from %s not emitted: %s", target_dir, exc)

@@ -10,7 +10,6 @@ hashes, so an edited YAML file counts as a change of everything it defines; a de
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,18 +32,18 @@ __all__ = [
 ]
 
 
-def standards_data_dir() -> Path:
-    """The registry's release folders: ``$MEDLAKE_STANDARDS_DIR`` or the shipped ``medlake/standards/data``."""
-    from medlake.standards.registry import DATA_DIR
+def standards_data_dir(current: Settings) -> Path:
+    """The registry's release folders: ``MEDLAKE_STANDARDS_DIR`` or the shipped ``medlake/standards/data``."""
+    from medlake.standards.registry import standards_dir
 
-    return Path(os.environ.get("MEDLAKE_STANDARDS_DIR") or DATA_DIR)
+    return standards_dir(current)
 
 
-def active_standards_version() -> str:
-    """``$MEDLAKE_STANDARDS_VERSION`` or the newest release."""
+def active_standards_version(current: Settings) -> str:
+    """``MEDLAKE_STANDARDS_VERSION`` or the newest release."""
     from medlake.standards import Registry
 
-    return os.environ.get("MEDLAKE_STANDARDS_VERSION") or Registry.versions()[-1]
+    return current.standards_version or Registry.versions(standards_data_dir(current))[-1]
 
 
 def changed_files(old: Any, new: Any) -> list[str]:
@@ -92,30 +91,31 @@ def _file_changes(registry: Any, root: Path, relative: str) -> list[StandardChan
     return []
 
 
-def standards_changes(old: Any, new: Any) -> list[StandardChange]:
-    """The standard changes between two sensor states (``sensors.standard_change.StandardsState``)."""
+def standards_changes(current: Settings, old: Any, new: Any) -> list[StandardChange]:
+    """The standard changes between two sensor states (``sensors.standard_change.StandardsState``) of the
+    releases under ``current``'s standards folder."""
     from medlake.lineage.impact import changes_from_diff
     from medlake.standards import Registry, diff
 
+    root = standards_data_dir(current)
     changes: list[StandardChange] = []
-    known = Registry.versions()
+    known = Registry.versions(root)
     if old.version != new.version and old.version in known and new.version in known:
-        changes += changes_from_diff(diff(old.version, new.version))
+        changes += changes_from_diff(diff(old.version, new.version, root))
     try:
-        registry = Registry.load(new.version)
+        registry = Registry.load(new.version, root)
     except MedlakeError:
         return changes
-    root = standards_data_dir()
     for relative in changed_files(old, new):
         changes += _file_changes(registry, root, relative)
     return list(dict.fromkeys(changes))
 
 
 def standards_lineage_graph(
-    version: str | None = None, *, config: Settings | None = None, checks_dir: Path | None = None
+    current: Settings, version: str | None = None, *, checks_dir: Path | None = None
 ) -> LineageGraph:
-    """The lineage graph of a standards release: the event log, that release's bindings, the generated checks and
-    the metric specs."""
+    """The lineage graph of a standards release (the newest when ``version`` is None) for ``current``'s lake and
+    folders: the event log, that release's bindings, the generated checks and the metric specs."""
     from medlake.lineage.derivation import metric_lineage_spec
     from medlake.lineage.inventory import build_graph
     from medlake.metrics import METRICS
@@ -123,6 +123,7 @@ def standards_lineage_graph(
     from medlake.standards.contracts import default_checks_dir
 
     return build_graph(
-        config, registry=Registry.load(version), checks_dir=checks_dir or default_checks_dir(),
+        current, registry=Registry.load(version, standards_data_dir(current)),
+        checks_dir=checks_dir or default_checks_dir(current),
         metrics=[metric_lineage_spec(m) for m in METRICS],
     )

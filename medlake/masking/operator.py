@@ -3,7 +3,8 @@
 YAML::
 
     - operator: mask
-      salt_env: MEDLAKE_MASK_SALT      # the salt is read from this environment variable, never written in YAML
+      salt_env: MEDLAKE_MASK_SALT      # names the secret holding the salt (never written in YAML): the caller
+                                       # gives it in OperatorContext.secrets (Dagster: the lake resource's EnvVar)
       default: keep                    # columns not listed: keep or drop
       columns:
         patient_id: hash
@@ -16,7 +17,6 @@ YAML::
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,11 +118,12 @@ class MaskOperator:
     def from_config(cls, config: Mapping[str, Any]) -> MaskOperator:
         return cls(MaskConfig.from_mapping(config))
 
-    def _salt(self) -> str:
+    def _salt(self, ctx: OperatorContext) -> str:
         name = self.config.salt_env or ""
-        salt = os.environ.get(name, "")
+        salt = ctx.secrets.get(name, "")
         if not salt:
-            raise MaskingError(f"mask: environment variable {name} (salt_env) is not set or empty")
+            raise MaskingError(f"mask: secret {name} (salt_env) was not given: set environment variable {name} "
+                               "(the lake resource binds it as a Dagster EnvVar) or pass it in secrets=")
         return salt
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
@@ -136,7 +137,7 @@ class MaskOperator:
         rules = [listed.get(c, ColumnRule(c, unlisted)) for c in names]
         exprs = [_expression(r, schema[r.column]) for r in rules if r.method != "drop"]
         hashed = [r.column for r in rules if r.method == "hash"]
-        salt = self._salt() if hashed else ""
+        salt = self._salt(ctx) if hashed else ""
         masked = hash_columns(frame.select(exprs), hashed, salt)  # stays in the frame's engine
         rows = count_rows(frame)
         return OperatorResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -23,13 +24,15 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True)
 class OperatorContext:
-    """What an operator may use: the engine, where the lake is, and which table/batch it works on."""
+    """What an operator may use: the engine, where the lake is, which table/batch it works on, and the secrets
+    its configuration names (e.g. the mask salt), given by the caller, never read from the environment."""
 
     engine: Engine
     settings: Settings
     table: str  # logical name of the table being processed, e.g. "dwd.patient"
     run_id: str = ""
     log: Any = None  # a Dagster log manager or a logging.Logger
+    secrets: Mapping[str, str] = field(default_factory=dict)  # secret name (e.g. MEDLAKE_MASK_SALT) → value
 
 
 @dataclass

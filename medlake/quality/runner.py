@@ -8,7 +8,6 @@ predicates of the rules that found failing rows (rules without failures need no 
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,8 +26,6 @@ from medlake.lake.dwd import PARTITION_COLUMN
 from medlake.quality.lookups import register_lookups
 from medlake.standards.contracts import DATA_SOURCE_NAME, contract_rules, load_contract, select_checks
 from medlake.standards.rules import Rule
-
-os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 
 __all__ = [
     "REJECT_REASON",

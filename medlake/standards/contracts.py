@@ -7,12 +7,12 @@ and quarantine read at run time.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from medlake.config import Settings, settings
 from medlake.errors import ConfigurationError
 from medlake.standards.registry import Registry
 from medlake.standards.rules import CHECK_TYPES, Rule, derive_rules, sql_type
@@ -38,10 +38,11 @@ _HEADER = (
 )
 
 
-def default_checks_dir() -> Path:
-    """``$MEDLAKE_CHECKS_DIR`` or the repository's ``checks/generated``."""
-    env = os.environ.get("MEDLAKE_CHECKS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "checks" / "generated"
+def default_checks_dir(current: Settings | None = None) -> Path:
+    """``current.checks_dir`` (``MEDLAKE_CHECKS_DIR``; ``current`` defaults to :func:`medlake.config.settings`)
+    or the repository's ``checks/generated``."""
+    configured = (current or settings()).checks_dir
+    return configured or Path(__file__).resolve().parents[2] / "checks" / "generated"
 
 
 def _check_entry(rule: Rule, version: str) -> dict[str, Any]:

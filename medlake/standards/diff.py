@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from medlake.standards.model import ValueDomain
@@ -93,9 +94,9 @@ def _mapping_changes(a: Registry, b: Registry) -> list[MappingChange]:
     return out
 
 
-def diff(v1: str, v2: str) -> StandardDiff:
-    """Differences from release ``v1`` to release ``v2``."""
-    a, b = Registry.load(v1), Registry.load(v2)
+def diff(v1: str, v2: str, data_dir: Path | None = None) -> StandardDiff:
+    """Differences from release ``v1`` to release ``v2`` (under ``data_dir``, default the settings' folder)."""
+    a, b = Registry.load(v1, data_dir), Registry.load(v2, data_dir)
     ea, eb = {e.id: e for e in a.elements}, {e.id: e for e in b.elements}
     elements_changed = []
     for eid in sorted(set(ea) & set(eb)):

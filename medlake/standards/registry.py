@@ -15,7 +15,6 @@ a release never changes when the synthetic reference data does; tests compare th
 from __future__ import annotations
 
 import csv
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from medlake.config import Settings, settings
 from medlake.errors import ConfigurationError
 from medlake.lake.dwd import (
     DWD_LOAD_COLUMNS,  # written by the loader
@@ -42,6 +42,7 @@ __all__ = [
     "Registry",
     "dwd_columns",
     "reference_mapping",
+    "standards_dir",
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -62,8 +63,13 @@ def dwd_columns(table: str) -> list[str]:
     return [c for c in _lake_dwd_columns(spec) if c != PARTITION_COLUMN]  # governed columns, not the layout
 
 
-def _data_dir() -> Path:
-    return Path(os.environ.get("MEDLAKE_STANDARDS_DIR") or DATA_DIR)
+def standards_dir(current: Settings) -> Path:
+    """The release folders: ``current.standards_dir`` (``MEDLAKE_STANDARDS_DIR``) or the shipped ``DATA_DIR``."""
+    return current.standards_dir or DATA_DIR
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    return data_dir if data_dir is not None else standards_dir(settings())
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -205,22 +211,24 @@ class Registry:
 
     # -- loading -------------------------------------------------------------------------------------------------
     @classmethod
-    def versions(cls) -> list[str]:
-        """Every release shipped, oldest first."""
-        root = _data_dir()
+    def versions(cls, data_dir: Path | None = None) -> list[str]:
+        """Every release under ``data_dir`` (default: the settings' :func:`standards_dir`), oldest first."""
+        root = _data_dir(data_dir)
         found = [p.name for p in root.iterdir() if (p / "release.yaml").exists()] if root.exists() else []
         return sorted(found, key=_version_key)
 
     @classmethod
-    def load(cls, version: str | None = None) -> Registry:
-        """Release ``version``, or the newest when None."""
-        versions = cls.versions()
+    def load(cls, version: str | None = None, data_dir: Path | None = None) -> Registry:
+        """Release ``version`` (the newest when None) from ``data_dir`` (default: the settings'
+        :func:`standards_dir`)."""
+        root = _data_dir(data_dir)
+        versions = cls.versions(root)
         if not versions:
-            raise StandardNotFoundError(f"no standards releases under {_data_dir()}")
+            raise StandardNotFoundError(f"no standards releases under {root}")
         chosen = version or versions[-1]
         if chosen not in versions:
             raise StandardNotFoundError(f"no standards release {chosen!r}; known: {', '.join(versions)}")
-        return cls(_load_release(chosen, _data_dir()), _data_dir())
+        return cls(_load_release(chosen, root), root)
 
     def _validate(self) -> None:
         where = self._root / self.version

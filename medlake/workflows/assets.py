@@ -70,7 +70,7 @@ def build_workflow_assets(
     spec: WorkflowSpec, *, source_asset_key: AssetKey | Sequence[str] | str | None = None
 ) -> AssetsDefinition:
     """The asset ``<target layer>/<target name>`` depending on the source asset; needs the ``lake`` resource
-    (anything with ``.engine`` and ``.settings``, e.g. ``medlake.resources.LakeResource``)."""
+    (anything with ``.engine``, ``.settings`` and ``.secrets``, e.g. ``medlake.resources.LakeResource``)."""
     chain = " → ".join(s.operator for s in spec.steps)
 
     @asset(
@@ -94,7 +94,8 @@ def build_workflow_assets(
         try:
             with materialization_lineage(context, lake.settings, [source], [target],
                                          lambda: _column_lineage(spec, source)):
-                run = run_workflow(spec, lake.engine, lake.settings, run_id=context.run_id, log=context.log)
+                run = run_workflow(spec, lake.engine, lake.settings, run_id=context.run_id, log=context.log,
+                                   secrets=lake.secrets)
         except WorkflowStepFailed as exc:
             raise Failure(description=str(exc), metadata=step_metadata(exc.steps)) from exc
         return MaterializeResult(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,18 +45,22 @@ class WorkflowRun:
 
 
 def run_workflow(
-    spec: WorkflowSpec, engine: Engine, settings: Settings, *, run_id: str = "", log: Any = None
+    spec: WorkflowSpec, engine: Engine, settings: Settings, *, run_id: str = "", log: Any = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> WorkflowRun:
     """Apply the steps in order; a step that reports ``failed`` stops the run before the target is written. The
-    target's write lock is held from reading the source to committing the target."""
+    target's write lock is held from reading the source to committing the target. ``secrets`` (name → value, e.g.
+    the mask salt) come from the caller: in Dagster, the ``lake`` resource's EnvVar-bound secrets."""
     with table_lock(settings, spec.target):
-        return _run_steps(spec, engine, settings, run_id, log)
+        return _run_steps(spec, engine, settings, run_id, log, dict(secrets or {}))
 
 
-def _run_steps(spec: WorkflowSpec, engine: Engine, settings: Settings, run_id: str, log: Any) -> WorkflowRun:
+def _run_steps(
+    spec: WorkflowSpec, engine: Engine, settings: Settings, run_id: str, log: Any, secrets: dict[str, str]
+) -> WorkflowRun:
     frame = engine.read(str(settings.table_path(*spec.source_parts)))
     ctx = OperatorContext(engine=engine, settings=settings, table=spec.source.replace("/", "."), run_id=run_id,
-                          log=log)
+                          log=log, secrets=secrets)
     reports: list[StepReport] = []
     for i, step in enumerate(spec.steps):
         try:
