@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import narwhals as nw
 import pyarrow.parquet as pq
 
-from medlake.config import Settings
+from medlake.config import MASK_SALT, Settings
 from medlake.engine import Engine, get_engine
 from medlake.lake.dwd import dwd_path, load_dwd_table
 from medlake.lake.ods import load_source_table
@@ -25,6 +25,7 @@ from medlake.sources import SOURCES
 __all__ = ["STAGES", "run_stages"]
 
 WORKFLOW = "hospital_patient_research.yaml"  # quality (sets rows aside) → mask → overwrite of its target
+SALT = "faults-salt"  # the mask salt: tests/test_faults.py sets the same value for the Dagster runs it starts
 THEME = "patients_landed"  # a Delta table landed by the dbt-duckdb plugin
 
 
@@ -56,7 +57,7 @@ def _workflow(engine: Engine, settings: Settings) -> None:
 
     workflows = Path(__file__).resolve().parent.parent / "workflows"
     spec = next(s for s in load_workflows(workflows) if Path(s.file).name == WORKFLOW)
-    run_workflow(spec, engine, settings, run_id=uuid.uuid4().hex)
+    run_workflow(spec, engine, settings, run_id=uuid.uuid4().hex, secrets={MASK_SALT: SALT})
 
 
 def _dbt_landing(engine: Engine, settings: Settings) -> None:

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from medlake.lineage.materialization import materialization_lineage
 from medlake.lineage.standards_watch import standards_changes, standards_lineage_graph
 from medlake.lineage.validation import event_errors
 from medlake.metrics import METRICS
-from medlake.resources import resources_for
+from medlake.resources import LakeResource, resources_for
 from medlake.standards.registry import DATA_DIR
 from sensors.standard_change import StandardsState, build_standard_change_sensor, standards_state
 from tests.conftest import deliver
@@ -131,7 +131,7 @@ def test_column_lineage_runs_from_landing_files_through_dbt_to_metrics(graph_run
     assert subtypes["sex_code"] == "GROUP_BY"
     assert metric["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 2
 
-    graph = standards_lineage_graph(config=graph_run.settings, checks_dir=GENERATED_DIR)
+    graph = standards_lineage_graph(graph_run.settings, checks_dir=GENERATED_DIR)
     upstream = {graph.label(n) for n in graph.upstream("metric.visits_by_sex_age.sex_code")}
     assert {"theme.encounters.sex_code", "dwd.patient.sex_code", "ods.patient.sex_code"} <= upstream
 
@@ -204,45 +204,48 @@ def test_lineage_failure_never_breaks_the_materialization(tmp_path: Path, caplog
     assert fail["eventType"] == "FAIL"
 
 
-def _standards_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _standards_copy(tmp_path: Path) -> Path:
     root = tmp_path / "standards"
     shutil.copytree(DATA_DIR, root)
-    monkeypatch.setenv("MEDLAKE_STANDARDS_DIR", str(root))
     return root
 
 
-def test_edited_standards_files_map_to_what_they_define(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _standards_copy(tmp_path, monkeypatch)
+def test_edited_standards_files_map_to_what_they_define(tmp_path: Path) -> None:
+    root = _standards_copy(tmp_path)
+    current = Settings(home=tmp_path / "home", standards_dir=root)
     before = standards_state(root, "2024.1")
     with (root / "2023.1" / "domains" / "gbt2260.csv").open("a", encoding="utf-8") as fh:
         fh.write("330199,测试区\n")
     mapping = root / "2023.1" / "mappings" / "H33010200001" / "drug.csv"
     mapping.write_text(mapping.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     after = standards_state(root, "2024.1")
-    assert standards_changes(before, after) == [
+    assert standards_changes(current, before, after) == [
         StandardChange("value_domain", "GB/T 2260"), StandardChange("mapping_table", "H33010200001/drug")]
-    assert standards_changes(StandardsState("2023.1", after.files), after)  # a version switch is diffed
+    assert standards_changes(current, StandardsState("2023.1", after.files), after)  # a version switch is diffed
 
 
 @pytest.mark.slow
-def test_sensor_requests_a_run_when_the_sex_domain_changes(
-    graph_run: GraphRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from medlake.lineage.standards_watch import active_standards_version
+def test_sensor_requests_a_run_when_the_sex_domain_changes(graph_run: GraphRun, tmp_path: Path) -> None:
+    from medlake.lineage.standards_watch import active_standards_version, standards_data_dir
 
-    root = _standards_copy(tmp_path, monkeypatch)
-    monkeypatch.setenv("MEDLAKE_HOME", str(graph_run.settings.home))
+    root = _standards_copy(tmp_path)
+    lake = LakeResource.from_settings(replace(graph_run.settings, standards_dir=root))
     sensor = build_standard_change_sensor(
-        root, active_version=active_standards_version, diff=standards_changes,
-        graph=lambda v: standards_lineage_graph(v, checks_dir=GENERATED_DIR),
+        standards_dir=standards_data_dir, active_version=active_standards_version, diff=standards_changes,
+        graph=lambda current, v: standards_lineage_graph(current, v, checks_dir=GENERATED_DIR),
         check_regeneration=[["governance", "generated_checks"]],
     )
-    first = sensor.evaluate_tick(build_sensor_context(cursor=None))
+
+    def tick(cursor: str | None) -> Any:
+        with build_sensor_context(cursor=cursor, resources={"lake": lake}) as context:
+            return sensor.evaluate_tick(context)
+
+    first = tick(None)
     assert not first.run_requests
     domains = root / "2023.1" / "value_domains.yaml"
     domains.write_text(domains.read_text(encoding="utf-8").replace("'9': 未说明的性别}", "'9': 未说明的性别, '5': 变性}"),
                        encoding="utf-8")
-    changed = sensor.evaluate_tick(build_sensor_context(cursor=first.cursor))
+    changed = tick(first.cursor)
     assert len(changed.run_requests) == 1
     selection = set(changed.run_requests[0].asset_selection)
     assert {AssetKey(["dwd", "patient"]), AssetKey(["theme", "patients"]), AssetKey(["metric", "visits_by_sex_age"]),

@@ -1,8 +1,9 @@
-"""Masking: each method on a patient frame, salt only from the environment, vectorized hashing."""
+"""Masking: each method on a patient frame, salt only from the caller (never the environment), vectorized hashing."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def _patients() -> nw.LazyFrame:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> OperatorContext:
-    return OperatorContext(engine=PolarsEngine(), settings=Settings(home=tmp_path), table="dwd.patient")
+    return OperatorContext(engine=PolarsEngine(), settings=Settings(home=tmp_path), table="dwd.patient",
+                           secrets={"TEST_MEDLAKE_SALT": "pepper"})
 
 
 def _run(ctx: OperatorContext, config: dict[str, object] = CONFIG) -> pl.DataFrame:
@@ -55,8 +57,7 @@ def _run(ctx: OperatorContext, config: dict[str, object] = CONFIG) -> pl.DataFra
     return out
 
 
-def test_every_method(ctx: OperatorContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEST_MEDLAKE_SALT", "pepper")
+def test_every_method(ctx: OperatorContext) -> None:
     out = _run(ctx)
     assert out.columns == ["institution_code", "patient_id", "name", "id_number", "phone", "birth_date",
                            "region_code"]
@@ -70,11 +71,9 @@ def test_every_method(ctx: OperatorContext, monkeypatch: pytest.MonkeyPatch) -> 
     assert out["institution_code"].to_list() == ["H33010200001"] * 3
 
 
-def test_salt_changes_hash(ctx: OperatorContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEST_MEDLAKE_SALT", "one")
-    first = _run(ctx)["patient_id"][0]
-    monkeypatch.setenv("TEST_MEDLAKE_SALT", "two")
-    assert _run(ctx)["patient_id"][0] != first
+def test_salt_changes_hash(ctx: OperatorContext) -> None:
+    first = _run(replace(ctx, secrets={"TEST_MEDLAKE_SALT": "one"}))["patient_id"][0]
+    assert _run(replace(ctx, secrets={"TEST_MEDLAKE_SALT": "two"}))["patient_id"][0] != first
 
 
 def test_default_drop_keeps_only_listed(ctx: OperatorContext) -> None:
@@ -87,9 +86,9 @@ def test_salt_never_literal_and_must_be_set(ctx: OperatorContext, monkeypatch: p
         MaskOperator.from_config({"salt": "abc", "columns": {"patient_id": "hash"}})
     with pytest.raises(MaskingConfigError, match="hash needs salt_env"):
         MaskOperator.from_config({"columns": {"patient_id": "hash"}})
-    monkeypatch.delenv("TEST_MEDLAKE_SALT", raising=False)
+    monkeypatch.setenv("TEST_MEDLAKE_SALT", "in-the-environment")  # never read: the caller gives the secret
     with pytest.raises(MaskingError, match="TEST_MEDLAKE_SALT"):
-        _run(ctx)
+        _run(replace(ctx, secrets={}))
 
 
 def test_config_errors_name_the_column(ctx: OperatorContext) -> None:

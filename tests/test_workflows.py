@@ -167,12 +167,11 @@ def _seed_dwd(settings: Settings, rows: int = 12) -> None:
 
 @pytest.fixture
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    monkeypatch.setenv("MEDLAKE_MASK_SALT", "test-salt")
-    monkeypatch.setenv("TEST_WORKFLOW_SALT", "test-salt")
     monkeypatch.setattr("medlake.transcode.operator.RegistryMappings", lambda version=None: _mappings())
     settings = Settings(home=tmp_path / "home")
     _seed_dwd(settings)
-    return SimpleNamespace(engine=PolarsEngine(), settings=settings)
+    secrets = {"MEDLAKE_MASK_SALT": "test-salt", "TEST_WORKFLOW_SALT": "test-salt"}  # what the lake resource binds
+    return SimpleNamespace(engine=PolarsEngine(), settings=settings, secrets=secrets)
 
 
 def _materialize(spec: Any, lake: SimpleNamespace) -> Any:

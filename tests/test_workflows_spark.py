@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from medlake.config import Settings
+from medlake.config import MASK_SALT, Settings
 from medlake.engine.parity import compare_lakes, lake_fingerprints
 from medlake.engine.polars_engine import PolarsEngine
 from medlake.engine.spark_engine import SparkEngine
@@ -25,6 +25,7 @@ from medlake.workflows.run import WorkflowRun
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+SECRETS = {MASK_SALT: "workflow-parity-salt"}
 INPUT = SynthConfig(patients=120, days=2, institutions=2, history_days=2, seed=20260303, defect_rate=10)
 
 
@@ -32,7 +33,6 @@ INPUT = SynthConfig(patients=120, days=2, institutions=2, history_days=2, seed=2
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Settings, dict[str, WorkflowRun]]]:
     root = tmp_path_factory.mktemp("workflows_spark")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MEDLAKE_MASK_SALT", "workflow-parity-salt")
         patch.setenv("SODA_CORE_TELEMETRY_ENABLED", "false")
         base = Settings(home=root / "polars")
         generate(INPUT, base)
@@ -47,7 +47,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Settings, 
         for name, (cfg, engine) in engines.items():
             patch.setenv("MEDLAKE_HOME", str(cfg.home))
             patch.setenv("MEDLAKE_ENGINE", name)
-            done = {spec.name: run_workflow(spec, engine, cfg, run_id="parity") for spec in load_workflows(WORKFLOWS)}
+            done = {spec.name: run_workflow(spec, engine, cfg, run_id="parity", secrets=SECRETS)
+                    for spec in load_workflows(WORKFLOWS)}
             out[name] = (cfg, done)
         return out
 
