@@ -39,6 +39,7 @@ __all__ = [
     "Settings",
     "SparkSettings",
     "armed_crash_point",
+    "child_environment",
     "export_library_default",
     "is_remote",
     "lake_path",
@@ -341,6 +342,12 @@ def export_library_default(name: str, value: str) -> None:
     """Set environment variable ``name`` for a third-party library that reads only the environment (Soda's
     telemetry switch, PySpark's worker Python), unless the user set it already."""
     os.environ.setdefault(name, value)
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides`` (e.g. ``MEDLAKE_HOME``, ``MEDLAKE_ENGINE``, a salt): the
+    environment of a child process (a benchmark's or a test's ``medlake run``) that reads its own settings."""
+    return {**os.environ, **overrides}
 
 
 # Soda Core reads its telemetry switch from the environment when it is imported; medlake sends no telemetry.

@@ -6,7 +6,7 @@ runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, EnvVar
@@ -70,14 +70,18 @@ class LakeResource(ConfigurableResource):
     _engine: Any = PrivateAttr(default=None)
 
     @classmethod
-    def from_settings(cls, current: Settings, spark: ConfigurableResource | None = None) -> LakeResource:
+    def from_settings(
+        cls, current: Settings, spark: ConfigurableResource | None = None, secrets: Mapping[str, str] | None = None
+    ) -> LakeResource:
         """The resource carrying every field of ``current`` (the inverse of :attr:`settings`); each secret set
-        in the environment (``current.secrets``) is bound as ``EnvVar(name)``."""
+        in the environment (``current.secrets``) is bound as ``EnvVar(name)``, unless ``secrets`` gives its value
+        (tests, benchmarks)."""
         config = current.to_config()
         top = {name: config.pop(name) for name in _TOP_FIELDS if name in config}
+        bound = {**{name: EnvVar(name) for name in current.secrets}, **(secrets or {})}
         return cls(home=top["home"], engine_name=top["engine"], lake_uri=top.get("lake_uri", ""),
                    max_file_bytes=top["max_file_bytes"], time_travel_days=top["time_travel_days"], options=config,
-                   secrets={name: EnvVar(name) for name in current.secrets}, spark=spark)
+                   secrets=bound, spark=spark)
 
     @property
     def settings(self) -> Settings:
@@ -123,18 +127,19 @@ def _dbt(current: Settings) -> DbtResource:
                        target=current.engine, dbt_executable=dbt_executable())
 
 
-def _spark_resources(current: Settings, dbt: DbtResource) -> dict[str, Any]:
+def _spark_resources(current: Settings, dbt: DbtResource, secrets: Mapping[str, str] | None) -> dict[str, Any]:
     from medlake.engine.spark_resource import SparkSessionResource
 
     spark = SparkSessionResource.from_settings(current)
-    lake = LakeResource.from_settings(current, spark=spark)
+    lake = LakeResource.from_settings(current, spark=spark, secrets=secrets)
     return {"lake": lake, "pyspark": spark, "dbt": dbt}
 
 
-def resources_for(current: Settings | None = None) -> dict[str, Any]:
-    """The resources of one environment. ``MEDLAKE_ENGINE`` picks the row; the home comes from ``MEDLAKE_HOME``."""
+def resources_for(current: Settings | None = None, secrets: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The resources of ``current`` (default: :func:`medlake.config.settings`); its engine picks the row.
+    ``secrets`` gives secret values directly (tests, benchmarks) instead of binding them as EnvVars."""
     current = current or settings()
     return {
-        "polars": lambda: {"lake": LakeResource.from_settings(current), "dbt": _dbt(current)},
-        "spark": lambda: _spark_resources(current, _dbt(current)),
+        "polars": lambda: {"lake": LakeResource.from_settings(current, secrets=secrets), "dbt": _dbt(current)},
+        "spark": lambda: _spark_resources(current, _dbt(current), secrets),
     }[current.engine]()

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
 
-from medlake.config import Settings
+from medlake.config import MASK_SALT, Settings
 from medlake.lake.manifest import read_manifest
 from medlake.resources import resources_for
 from medlake.synth import SynthConfig, generate
@@ -138,15 +138,13 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _materialize_all(settings: Settings):  # type: ignore[no-untyped-def]
-    from medlake.definitions import defs
+    from medlake.definitions import build_definitions
 
-    with pytest.MonkeyPatch.context() as env:  # dbt and the mask operator read these; nothing leaks to other tests
-        env.setenv("MEDLAKE_HOME", str(settings.home))
-        env.setenv("MEDLAKE_MASK_SALT", "test-salt")
-        return materialize(
-            [*defs.assets, *defs.asset_checks], resources=resources_for(settings),
-            instance=DagsterInstance.ephemeral(), raise_on_error=False,
-        )
+    defs = build_definitions(settings)  # everything, dbt included, learns the home from these settings alone
+    return materialize(
+        [*defs.assets, *defs.asset_checks], resources=resources_for(settings, secrets={MASK_SALT: "test-salt"}),
+        instance=DagsterInstance.ephemeral(), raise_on_error=False,
+    )
 
 
 @pytest.fixture(scope="session")
