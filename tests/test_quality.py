@@ -136,13 +136,12 @@ def test_operator_fail_raises_naming_the_rule(tmp_path: Path, checks_2024: Path)
         op.run(nw.from_native(_bad_encounters().lazy()), _context(tmp_path))
 
 
-def test_dagster_asset_checks_run_and_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            checks_2024: Path) -> None:
+def test_dagster_asset_checks_run_and_block(tmp_path: Path, checks_2024: Path) -> None:
     from dagster import AssetKey, asset, materialize
 
     from checks import build_asset_checks
+    from medlake.resources import LakeResource
 
-    monkeypatch.setenv("MEDLAKE_HOME", str(tmp_path))
     key = lambda table: AssetKey(["dwd", table])  # noqa: E731
     definitions = {c.node_def.name: c for c in build_asset_checks(key, checks_2024)}
     assert set(definitions) >= {"quality_patient", "quality_settlement"}
@@ -163,7 +162,8 @@ def test_dagster_asset_checks_run_and_block(tmp_path: Path, monkeypatch: pytest.
     def patients_mart() -> None:
         pass
 
-    result = materialize([patient, patients_mart, patient_checks], raise_on_error=False)
+    lake = LakeResource.from_settings(Settings(home=tmp_path))  # the checks find the lake through the resource
+    result = materialize([patient, patients_mart, patient_checks], resources={"lake": lake}, raise_on_error=False)
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert len(evaluations) == len(specs)
     assert not evaluations["patient__sex_code__value_domain"].passed
@@ -175,7 +175,7 @@ def test_dagster_asset_checks_run_and_block(tmp_path: Path, monkeypatch: pytest.
 
     # row 0 repeats row 1's business key: a fatal duplicate, so the mart downstream must not run
     defect.update(institution_code=pl.col("institution_code").shift(-1), patient_id=pl.col("patient_id").shift(-1))
-    blocked = materialize([patient, patients_mart, patient_checks], raise_on_error=False)
+    blocked = materialize([patient, patients_mart, patient_checks], resources={"lake": lake}, raise_on_error=False)
     evaluations = {e.check_name: e for e in blocked.get_asset_check_evaluations()}
     assert not evaluations["patient__key_duplicate"].passed
     assert {e.asset_key for e in blocked.get_asset_materialization_events()} == {key("patient")}
