@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from medlake.config import settings as current_settings
+from medlake.engine import get_engine
 from medlake.layers import Layer
 from medlake.quality.runner import append_results, run_checks
 from medlake.standards.contracts import rules_for
@@ -49,7 +50,7 @@ def _table_checks(table: str, key: AssetKey, checks_dir: Path) -> AssetChecksDef
     def _run(context: AssetCheckExecutionContext):  # type: ignore[no-untyped-def]
         conf = current_settings()
         results = run_checks(table, conf.table_path(Layer.DWD.value, table), checks_dir=checks_dir,
-                             engine=conf.engine)
+                             engine=get_engine(conf.engine))
         append_results(results, conf)
         for r in results:
             yield AssetCheckResult(
