@@ -11,9 +11,9 @@ from deltalake import write_deltalake
 
 from medlake.config import Settings
 from medlake.engine import get_engine
+from medlake.engine.spark_sql import spark_sql
 from medlake.quality import run_checks
 from medlake.quality.bench import synthetic_dwd
-from medlake.engine.spark_sql import spark_sql
 from medlake.sources import SOURCES
 from medlake.standards.contracts import load_contract
 

@@ -230,6 +230,7 @@ class Engine(Protocol):
     """A compute engine bound to Delta tables by path. Frames cross this boundary as narwhals frames."""
 
     name: str
+    dialect: str  # the SQL dialect the engine runs (sqlglot's name): "duckdb" or "spark"
 
     def exists(self, path: str) -> bool: ...
 

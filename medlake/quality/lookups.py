@@ -10,7 +10,6 @@ from __future__ import annotations
 import pyarrow as pa
 
 from medlake.engine.base import SqlSession
-
 from medlake.standards.model import StandardNotFoundError
 from medlake.standards.registry import MAPPING_CATEGORIES, Registry
 from medlake.standards.rules import CODE_MAP_VIEW, Rule
