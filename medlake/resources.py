@@ -1,4 +1,4 @@
-"""Dagster resources, chosen per engine by a dict lookup (never if-branches).
+"""Dagster resources; what differs per engine comes from :mod:`medlake.engine` (never if-branches here).
 
 Loading the definitions imports none of the engines' libraries: dagster-dbt (and dbt-core) are imported when dbt
 runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource`).
@@ -6,7 +6,7 @@ runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,26 +79,10 @@ class LakeResource(ConfigurableResource):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = _ENGINE_FOR_LAKE.get(self.engine_name, _named_engine)(self)
+            from medlake.engine import lake_engine
+
+            self._engine = lake_engine(self.settings, self.spark)
         return self._engine
-
-
-def _named_engine(lake: LakeResource) -> Engine:
-    from medlake.engine import get_engine
-
-    return get_engine(lake.engine_name)
-
-
-def _spark_engine(lake: LakeResource) -> Engine:
-    from medlake.engine.spark_engine import SparkEngine
-    from medlake.engine.spark_resource import SparkSessionResource
-
-    session = lake.spark or SparkSessionResource(home=lake.home)
-    return SparkEngine(cfg=lake.settings, session=lambda: session.spark_session)
-
-
-# engine name → how the lake resource builds it; engines not listed come from medlake.engine.get_engine
-_ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
 
 
 def _dbt(current: Settings) -> DbtResource:
@@ -107,18 +91,12 @@ def _dbt(current: Settings) -> DbtResource:
                        target=current.engine, dbt_executable=dbt_executable())
 
 
-def _spark_resources(current: Settings, dbt: DbtResource) -> dict[str, Any]:
-    from medlake.engine.spark_resource import SparkSessionResource
-
-    spark = SparkSessionResource(home=str(current.home))
-    lake = LakeResource.from_settings(current, spark=spark)
-    return {"lake": lake, "pyspark": spark, "dbt": dbt}
-
-
 def resources_for(current: Settings | None = None) -> dict[str, Any]:
-    """The resources of one environment. ``MEDLAKE_ENGINE`` picks the row; the home comes from ``MEDLAKE_HOME``."""
+    """The resources of one environment: the lake, the engine's own (Spark: ``pyspark``) and dbt.
+    ``MEDLAKE_ENGINE`` picks the engine; the home comes from ``MEDLAKE_HOME``."""
+    from medlake.engine import SESSION_RESOURCE, engine_resources
+
     current = current or settings()
-    return {
-        "polars": lambda: {"lake": LakeResource.from_settings(current), "dbt": _dbt(current)},
-        "spark": lambda: _spark_resources(current, _dbt(current)),
-    }[current.engine]()
+    extra = engine_resources(current)
+    lake = LakeResource.from_settings(current, spark=extra.get(SESSION_RESOURCE))
+    return {"lake": lake, **extra, "dbt": _dbt(current)}
