@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
@@ -213,8 +213,7 @@ class MasterPatientIndex:
         result.merges = audit.filter(pl.col("event") == "merge").height
         result.new_masters = changes.golden.filter(pl.col("created_at") == now).height - result.splits
         result.review_pairs = changes.review.height
-        self._write(index, BatchChanges(changes.index_rows, changes.golden, changes.retired, audit, changes.review),
-                    golden["master_id"], batch)
+        self._write(index, replace(changes, audit=audit), golden["master_id"], batch)
         index_rows = changes.index_rows
         merged = pl.concat([index.filter(~pl.col("record_id").is_in(index_rows["record_id"].implode())), index_rows])
         return self._finish(result, features, merged, started)
