@@ -49,7 +49,7 @@ def _table_checks(table: str, key: AssetKey, checks_dir: Path) -> AssetChecksDef
     def _run(context: AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         conf = lake.settings
         results = run_checks(table, conf.table_path(Layer.DWD.value, table), checks_dir=checks_dir,
-                             engine=conf.engine)
+                             engine=lake.engine)
         append_results(results, conf)
         for r in results:
             yield AssetCheckResult(

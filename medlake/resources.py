@@ -1,4 +1,4 @@
-"""Dagster resources, chosen per engine by a dict lookup (never if-branches).
+"""Dagster resources; what differs per engine comes from :mod:`medlake.engine` (never if-branches here).
 
 Loading the definitions imports none of the engines' libraries: dagster-dbt (and dbt-core) are imported when dbt
 runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource`).
@@ -6,7 +6,7 @@ runs, dagster-pyspark only by the Spark row (:mod:`medlake.engine.spark_resource
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, EnvVar
@@ -97,28 +97,13 @@ class LakeResource(ConfigurableResource):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = _ENGINE_FOR_LAKE.get(self.engine_name, _named_engine)(self)
+            from medlake.engine import lake_engine
+
+            self._engine = lake_engine(self.settings, self.spark)
         return self._engine
 
 
-def _named_engine(lake: LakeResource) -> Engine:
-    from medlake.engine import get_engine
-
-    return get_engine(lake.engine_name)
-
-
-def _spark_engine(lake: LakeResource) -> Engine:
-    from medlake.engine.spark_engine import SparkEngine
-    from medlake.engine.spark_resource import SparkSessionResource
-
-    session = lake.spark or SparkSessionResource.from_settings(lake.settings)
-    return SparkEngine(cfg=lake.settings, session=lambda: session.spark_session)
-
-
 _TOP_FIELDS = ("home", "engine", "lake_uri", "max_file_bytes", "time_travel_days")
-
-# engine name → how the lake resource builds it; engines not listed come from medlake.engine.get_engine
-_ENGINE_FOR_LAKE: dict[str, Callable[[LakeResource], Engine]] = {"spark": _spark_engine}
 
 
 def _dbt(current: Settings) -> DbtResource:
@@ -127,19 +112,13 @@ def _dbt(current: Settings) -> DbtResource:
                        target=current.engine, dbt_executable=dbt_executable())
 
 
-def _spark_resources(current: Settings, dbt: DbtResource, secrets: Mapping[str, str] | None) -> dict[str, Any]:
-    from medlake.engine.spark_resource import SparkSessionResource
-
-    spark = SparkSessionResource.from_settings(current)
-    lake = LakeResource.from_settings(current, spark=spark, secrets=secrets)
-    return {"lake": lake, "pyspark": spark, "dbt": dbt}
-
-
 def resources_for(current: Settings | None = None, secrets: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The resources of ``current`` (default: :func:`medlake.config.settings`); its engine picks the row.
-    ``secrets`` gives secret values directly (tests, benchmarks) instead of binding them as EnvVars."""
+    """The resources of ``current`` (default: :func:`medlake.config.settings`): the lake, the engine's own (Spark:
+    ``pyspark``) and dbt. ``secrets`` gives secret values directly (tests, benchmarks) instead of binding them as
+    EnvVars."""
+    from medlake.engine import SESSION_RESOURCE, engine_resources
+
     current = current or settings()
-    return {
-        "polars": lambda: {"lake": LakeResource.from_settings(current, secrets=secrets), "dbt": _dbt(current)},
-        "spark": lambda: _spark_resources(current, _dbt(current), secrets),
-    }[current.engine]()
+    extra = engine_resources(current)
+    lake = LakeResource.from_settings(current, spark=extra.get(SESSION_RESOURCE), secrets=secrets)
+    return {"lake": lake, **extra, "dbt": _dbt(current)}

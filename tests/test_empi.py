@@ -14,8 +14,8 @@ from medlake.config import Settings
 from medlake.empi import FieldMap, FieldMapError, ManualDecisionError, MasterPatientIndex, ModelSettings
 from medlake.empi.cli import empi_app
 from medlake.empi.clusters import constrained_components
+from medlake.empi.comparisons import blocking_candidates
 from medlake.empi.features import standardize_records
-from medlake.empi.model import blocking_candidates
 from medlake.empi.names import name_keys
 from medlake.empi.operator import EmpiOperator
 from medlake.empi.synthetic import synthetic_register

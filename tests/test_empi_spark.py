@@ -13,6 +13,9 @@ from medlake.config import Settings
 from medlake.empi import FieldMap, MasterPatientIndex, ModelSettings
 from medlake.empi.bench import pairwise_quality
 from medlake.empi.synthetic import synthetic_register
+from medlake.engine.base import Engine
+from medlake.engine.polars_engine import PolarsEngine
+from medlake.engine.spark_engine import SparkEngine
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -45,16 +48,22 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def both(tmp_path_factory: pytest.TempPathFactory, spark_settings: Settings) -> dict[str, tuple[Path, pl.DataFrame]]:
+def spark_engine(spark_settings: Settings) -> SparkEngine:
+    return SparkEngine(cfg=spark_settings)
+
+
+@pytest.fixture(scope="session")
+def both(tmp_path_factory: pytest.TempPathFactory, spark_engine: SparkEngine) -> dict[str, tuple[Path, pl.DataFrame]]:
     """The first FIRST records linked once per backend: store folder and assignments."""
     records, _ = _records()
     linked = {}
-    for engine in ("polars", "spark"):
-        store = tmp_path_factory.mktemp(f"empi-{engine}") / "store"
-        mpi = MasterPatientIndex(store, model_settings=FAST, engine=engine, engine_settings=spark_settings)
+    engines: dict[str, Engine] = {"polars": PolarsEngine(), "spark": spark_engine}
+    for name, engine in engines.items():
+        store = tmp_path_factory.mktemp(f"empi-{name}") / "store"
+        mpi = MasterPatientIndex(store, model_settings=FAST, engine=engine)
         result = mpi.link(records.head(FIRST), FIELDS, batch_id="b1")
         assert result.trained and result.records_new == FIRST
-        linked[engine] = (store, result.assignments)
+        linked[name] = (store, result.assignments)
     return linked
 
 
@@ -78,12 +87,12 @@ def test_spark_backend_links_like_duckdb(both: dict[str, tuple[Path, pl.DataFram
 
 
 def test_spark_incremental_loads_keep_master_ids(both: dict[str, tuple[Path, pl.DataFrame]], tmp_path: Path,
-                                                 spark_settings: Settings) -> None:
+                                                 spark_engine: SparkEngine) -> None:
     records, _ = _records()
     later = records.tail(LATER)
     store = tmp_path / "store"
     shutil.copytree(both["spark"][0], store)
-    mpi = MasterPatientIndex(store, model_settings=FAST, engine="spark", engine_settings=spark_settings)
+    mpi = MasterPatientIndex(store, model_settings=FAST, engine=spark_engine)
     before = _masters(mpi)
     result = mpi.link(later.head(LATER // 2), FIELDS, batch_id="b2")
     assert not result.trained and result.records_new == LATER // 2
@@ -101,12 +110,12 @@ def test_spark_incremental_loads_keep_master_ids(both: dict[str, tuple[Path, pl.
 
 
 def test_model_saved_by_duckdb_scores_on_spark(both: dict[str, tuple[Path, pl.DataFrame]], tmp_path: Path,
-                                               spark_settings: Settings) -> None:
+                                               spark_engine: SparkEngine) -> None:
     """An index built on the polars engine continues on the spark engine (the saved model is ported)."""
     records, _ = _records()
     store = tmp_path / "store"
     shutil.copytree(both["polars"][0], store)
-    mpi = MasterPatientIndex(store, model_settings=FAST, engine="spark", engine_settings=spark_settings)
+    mpi = MasterPatientIndex(store, model_settings=FAST, engine=spark_engine)
     result = mpi.link(records.tail(LATER), FIELDS, batch_id="b2")
     assert not result.trained and result.records_new == LATER
     shutil.copytree(both["polars"][0], tmp_path / "ref")

@@ -10,9 +10,10 @@ import pytest
 from deltalake import write_deltalake
 
 from medlake.config import Settings
+from medlake.engine import get_engine
+from medlake.engine.spark_sql import spark_sql
 from medlake.quality import run_checks
 from medlake.quality.bench import synthetic_dwd
-from medlake.quality.spark_checks import spark_sql
 from medlake.sources import SOURCES
 from medlake.standards.contracts import load_contract
 
@@ -75,8 +76,8 @@ def test_duckdb_only_sql_is_rewritten_for_spark() -> None:
 def test_spark_checks_equal_duckdb_checks(tmp_path: Path, table: str) -> None:
     path = tmp_path / table
     write_deltalake(str(path), _broken(table).to_arrow(), mode="overwrite")
-    on_duckdb = _outcomes(run_checks(table, path, engine="polars"))
-    on_spark = _outcomes(run_checks(table, path, engine="spark"))
+    on_duckdb = _outcomes(run_checks(table, path, engine=get_engine("polars")))
+    on_spark = _outcomes(run_checks(table, path, engine=get_engine("spark")))
     assert sorted(on_spark) == sorted(on_duckdb)
     assert "error" not in {outcome for outcome, _, _ in on_spark.values()}, on_spark
     assert any(failed for _, failed, _ in on_duckdb.values())  # the comparison covers failing rules

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from medlake.config import Settings
 
@@ -74,34 +73,13 @@ def dbt_vars(settings: Settings) -> str:
     return json.dumps({"medlake_lake": str(settings.lake)})
 
 
-def _duckdb_output(settings: Settings) -> dict[str, Any]:
-    """dbt-duckdb in memory, reading DWD Delta tables through delta-rs and landing marts as Delta tables through
-    medlake's plugin (``medlake.dbt.duckdb_delta``)."""
-    return {
-        "type": "duckdb",
-        "path": ":memory:",
-        "threads": 1,
-        "external_root": str(settings.work / "dbt" / "external"),
-        "plugins": [{"module": "medlake.dbt.duckdb_delta", "alias": "delta_lake",
-                     "config": {"lake_root": f"{settings.lake}/theme"}}],
-    }
-
-
-def _spark_output(settings: Settings) -> dict[str, Any]:
-    from medlake.engine.dbt_spark_profile import dbt_spark_output
-
-    return dbt_spark_output(settings)
-
-
-# engine → its dbt target's output; the target is named after the engine
-_OUTPUTS: dict[str, Callable[[Settings], dict[str, Any]]] = {"polars": _duckdb_output, "spark": _spark_output}
-
-
 def write_profiles(settings: Settings) -> Path:
     """Write ``profiles.yml`` with the engine's target under ``work/dbt/profile`` and return its folder."""
     import yaml
 
-    profile = {_PROFILE: {"target": settings.engine, "outputs": {settings.engine: _OUTPUTS[settings.engine](settings)}}}
+    from medlake.engine import dbt_output
+
+    profile = {_PROFILE: {"target": settings.engine, "outputs": {settings.engine: dbt_output(settings)}}}
     folder = settings.work / "dbt" / "profile"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -76,8 +76,7 @@ class EmpiOperator:
             review_threshold=self.review_threshold,
             source_priority=self.source_priority,
             model_settings=self.model_settings,
-            engine=ctx.engine.name,
-            engine_settings=ctx.settings,
+            engine=ctx.engine,
         )
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import narwhals as nw
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
+import pyarrow as pa
 
 from medlake.config import LakePath, is_remote, lake_path
 from medlake.empi.features import FEATURE_SCHEMA
-from medlake.engine.polars_engine import PolarsEngine, commit_with_retry
+
+if TYPE_CHECKING:
+    from medlake.engine.base import Engine, StateTable
 
 __all__ = ["TABLES", "EmpiStore", "utc_now", "write_text_atomically"]
 
@@ -60,14 +62,22 @@ def write_text_atomically(path: LakePath, text: str) -> None:
 
 
 class EmpiStore:
-    """Reads and writes the five EMPI tables below ``root`` (one Delta table per folder)."""
+    """Reads and writes the five EMPI tables below ``root`` (one Delta table per folder) as ``engine``'s state tables
+    (default: the embedded engine's)."""
 
-    def __init__(self, root: LakePath | str) -> None:
+    def __init__(self, root: LakePath | str, engine: Engine | None = None) -> None:
         self.root = lake_path(root)  # a folder, or an object-store UPath below MEDLAKE_LAKE_URI
-        self.engine = PolarsEngine()
+        if engine is None:
+            from medlake.engine.polars_engine import PolarsEngine
+
+            engine = PolarsEngine()
+        self.engine = engine
 
     def path(self, table: str) -> str:
         return str(self.root / table)
+
+    def table(self, table: str) -> StateTable:
+        return self.engine.state_table(self.path(table))
 
     @property
     def model_path(self) -> LakePath:
@@ -80,7 +90,7 @@ class EmpiStore:
 
     def begin_batch(self, batch_id: str, tables: tuple[str, ...]) -> None:
         """Record the versions of ``tables`` before a batch writes them (``finish_batch`` removes the record)."""
-        versions = {t: self.engine.version(self.path(t)) for t in tables}
+        versions = {t: self.table(t).version() for t in tables}
         write_text_atomically(self.journal_path, json.dumps({"batch_id": batch_id, "versions": versions}))
 
     def finish_batch(self) -> None:
@@ -95,17 +105,11 @@ class EmpiStore:
         if not self.journal_path.exists():
             return None
         pending = json.loads(self.journal_path.read_text(encoding="utf-8"))
-        for table, version in pending["versions"].items():
-            path = self.path(table)
-            if not self.engine.exists(path) or self.engine.version(path) == version:
+        for name, version in pending["versions"].items():
+            table = self.table(name)
+            if not table.exists() or table.version() == version:
                 continue
-            undo = {"empi_batch": str(pending["batch_id"]), "empi_undo": "1"}
-            if version is None:
-                commit_with_retry(path, lambda p=path, u=undo: DeltaTable(p).delete(
-                    commit_properties=CommitProperties(custom_metadata=u)))
-            else:
-                commit_with_retry(path, lambda p=path, v=version, u=undo: DeltaTable(p).restore(
-                    v, commit_properties=CommitProperties(custom_metadata=u)))
+            table.restore(version, metadata={"empi_batch": str(pending["batch_id"]), "empi_undo": "1"})
         self.finish_batch()
         return str(pending["batch_id"])
 
@@ -113,52 +117,34 @@ class EmpiStore:
         return pl.DataFrame(schema=TABLES[table])
 
     def read(self, table: str) -> pl.DataFrame:
-        if not self.engine.exists(self.path(table)):
+        state = self.table(table)
+        if not state.exists():
             return self.empty(table)
-        return pl.read_delta(self.path(table))
+        return pl.DataFrame(pl.from_arrow(state.read()))
 
-    def _conform(self, table: str, frame: pl.DataFrame) -> nw.LazyFrame:
-        return nw.from_native(frame.select([pl.col(c).cast(t) for c, t in TABLES[table].items()]).lazy())
+    def _conform(self, table: str, frame: pl.DataFrame) -> pa.Table:
+        return frame.select([pl.col(c).cast(t) for c, t in TABLES[table].items()]).to_arrow()
 
     def append(self, table: str, frame: pl.DataFrame, batch_id: str = "") -> None:
         if frame.height:
-            self.engine.append(self._conform(table, frame), self.path(table), metadata={"empi_batch": batch_id})
+            self.table(table).append(self._conform(table, frame), metadata={"empi_batch": batch_id})
 
     def upsert(self, table: str, frame: pl.DataFrame, key: str, batch_id: str = "") -> None:
         if frame.height:
-            self.engine.merge(
-                self._conform(table, frame), self.path(table), keys=(key,), metadata={"empi_batch": batch_id}
-            )
+            self.table(table).upsert(self._conform(table, frame), key, metadata={"empi_batch": batch_id})
 
     def upsert_and_delete(
         self, table: str, frame: pl.DataFrame, key: str, remove: list[str], batch_id: str = ""
     ) -> None:
         """Upsert ``frame`` on ``key`` and delete the rows whose key is in ``remove``, in ONE atomic MERGE (each
         MERGE or DELETE rewrites the table's files, so one instead of two halves the cost of a run's write)."""
-        if not remove or not frame.height or not self.engine.exists(self.path(table)):
+        if not remove or not frame.height or not self.table(table).exists():
             self.delete(table, key, remove)
             self.upsert(table, frame, key, batch_id)
             return
-        source = self.engine.to_arrow(self._conform(table, frame))
-
-        def _merge() -> None:
-            merger = DeltaTable(self.path(table)).merge(
-                source=source,
-                predicate=f"t.`{key}` = s.`{key}`", source_alias="s", target_alias="t",
-                commit_properties=CommitProperties(custom_metadata={"empi_batch": batch_id}),
-            )
-            merger.when_matched_update_all().when_not_matched_insert_all().when_not_matched_by_source_delete(
-                predicate=f"t.`{key}` IN ({_quoted(remove)})"
-            ).execute()
-
-        commit_with_retry(self.path(table), _merge)
+        self.table(table).upsert(self._conform(table, frame), key, remove=remove, metadata={"empi_batch": batch_id})
 
     def delete(self, table: str, key: str, values: list[str]) -> None:
-        if not values or not self.engine.exists(self.path(table)):
-            return
-        path = self.path(table)
-        commit_with_retry(path, lambda: DeltaTable(path).delete(f"{key} IN ({_quoted(values)})"))
-
-
-def _quoted(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+        state = self.table(table)
+        if values and state.exists():
+            state.delete(key, values)

@@ -6,8 +6,9 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Protocol, runtime_checkable
 
 import narwhals as nw
@@ -18,7 +19,12 @@ __all__ = [
     "DEFAULT_DELETED_FILE_RETENTION_HOURS",
     "DEFAULT_LOG_RETENTION_HOURS",
     "TEXT_FORMATS",
+    "CheckData",
     "Engine",
+    "SplinkBackend",
+    "SplinkOptions",
+    "SqlSession",
+    "StateTable",
     "TableStats",
     "WriteResult",
     "commit_metadata_from_commit_info",
@@ -133,11 +139,98 @@ def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str
     return found
 
 
+# What a check session can open: a frame of the engine, an Arrow table, or a Delta table by path.
+CheckData = nw.LazyFrame | pa.Table | PurePath | str
+
+
+class SqlSession(Protocol):
+    """Tables registered in one SQL session of an engine (an in-process DuckDB connection, or a Spark session).
+
+    SQL is written in DuckDB's dialect, the one medlake's standards generate rules in; an engine that speaks another
+    translates it before running it (Spark: sqlglot plus medlake's rewrites). Close it when done."""
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """``table`` as a view ``name`` of this session (replacing one of that name)."""
+        ...
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query."""
+        ...
+
+    def frame(self, sql: str) -> nw.LazyFrame:
+        """The rows of a query as a frame of the engine (valid after ``close``)."""
+        ...
+
+    def soda_data_source(self, name: str) -> Any:
+        """This session as a Soda Core data source called ``name`` (DuckDB, or soda-sparkdf on Spark)."""
+        ...
+
+    def soda_contract(self, contract: dict[str, Any], data_source: str) -> dict[str, Any]:
+        """A generated Soda contract (DuckDB SQL and types) as this session's data source ``data_source`` reads it;
+        the contract passed in is not changed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StateTable(Protocol):
+    """A small Delta table of state kept beside the lake (the EMPI's index, audit, review): read whole into the
+    driver, written a few rows at a time."""
+
+    path: str
+
+    def exists(self) -> bool: ...
+
+    def version(self) -> int | None: ...
+
+    def read(self) -> pa.Table: ...
+
+    def append(self, data: pa.Table, *, metadata: dict[str, str] | None = None) -> None: ...
+
+    def upsert(
+        self, data: pa.Table, key: str, *, remove: Sequence[str] = (), metadata: dict[str, str] | None = None
+    ) -> None:
+        """Upsert ``data`` on ``key`` and delete the rows whose ``key`` is in ``remove``, in one commit."""
+        ...
+
+    def delete(self, key: str, values: Sequence[str], *, metadata: dict[str, str] | None = None) -> None: ...
+
+    def restore(self, version: int | None, *, metadata: dict[str, str] | None = None) -> None:
+        """Go back to ``version`` (``None``: before the table had rows: delete them all)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SplinkOptions:
+    """How a Splink database API is set up: DuckDB's threads and memory, Spark's lineage breaking and partitions."""
+
+    threads: int = 2
+    memory_limit: str = "2GB"
+    break_lineage: str = "persist"  # SparkAPI break_lineage_method (persist|parquet|checkpoint)
+    partitions: int | None = None  # SparkAPI num_partitions_on_repartition (None: Splink's default)
+
+
+class SplinkBackend(Protocol):
+    """A Splink database API on an engine's own connection or session, and what differs around it."""
+
+    db_api: Any
+    dialect: str  # the sqlglot dialect Splink renders for it (a saved model records it)
+
+    def to_arrow(self, result: Any, columns: Sequence[str]) -> pa.Table:
+        """The ``columns`` of a Splink result table (a ``SplinkDataFrame``)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the linker created (connection, temp views and their caches)."""
+        ...
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A compute engine bound to Delta tables by path. Frames cross this boundary as narwhals frames."""
 
     name: str
+    dialect: str  # the SQL dialect the engine runs (sqlglot's name): "duckdb" or "spark"
 
     def exists(self, path: str) -> bool: ...
 
@@ -211,4 +304,31 @@ class Engine(Protocol):
         """Write a checkpoint of the current version and clean up expired log files. The table's
         ``delta.logRetentionDuration`` is first raised to ``log_retention_hours`` if shorter, so no commit inside
         that window is cleaned up."""
+        ...
+
+    # Capabilities operators use, so that no domain module dispatches on the engine.
+
+    def sql(self, query: str, frames: Mapping[str, nw.LazyFrame | pa.Table]) -> nw.LazyFrame:
+        """Run ``query`` (DuckDB's dialect, see :class:`SqlSession`) over ``frames`` registered under their names;
+        the result is a frame of this engine."""
+        ...
+
+    def hash_columns(self, frame: nw.LazyFrame, columns: Sequence[str], salt: str) -> nw.LazyFrame:
+        """``frame`` with ``columns`` replaced by the lowercase hex SHA-256 of the UTF-8 bytes of salt ‖ the value's
+        text (nulls stay null), computed where the frame lives; identical on every engine, so hashes join."""
+        ...
+
+    def check_session(
+        self, table: str, data: CheckData, *, batch_id: str | None = None, drop: Sequence[str] = ()
+    ) -> SqlSession:
+        """A SQL session where ``data`` (without the ``drop`` columns, filtered to ``_batch_id == batch_id``) is the
+        view ``main.<table>``, read once for the several passes of a check run (Soda, counts, flagging)."""
+        ...
+
+    def splink(self, options: SplinkOptions) -> SplinkBackend:
+        """A Splink database API on this engine's connection or session (DuckDB in process, or the SparkSession)."""
+        ...
+
+    def state_table(self, path: str) -> StateTable:
+        """The small state table at ``path`` (see :class:`StateTable`)."""
         ...

@@ -7,9 +7,10 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import narwhals as nw
 import polars as pl
@@ -22,6 +23,8 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 from medlake.engine.base import (
     DECIMAL,
     TEXT_FORMATS,
+    CheckData,
+    SplinkOptions,
     TableStats,
     WriteResult,
     commit_metadata_from_commit_info,
@@ -31,6 +34,11 @@ from medlake.engine.base import (
     vacuum_retention_hours,
 )
 from medlake.errors import CommitConflictError, LakeWriteError, TableNotFoundError
+
+if TYPE_CHECKING:
+    from medlake.engine.delta_state import DeltaStateTable
+    from medlake.engine.duckdb_linkage import DuckDBSplink
+    from medlake.engine.duckdb_sql import DuckDBSession
 
 __all__ = ["COMMIT_ATTEMPTS", "PolarsEngine", "commit_with_retry"]
 
@@ -116,6 +124,7 @@ def _commit(metadata: dict[str, str] | None) -> CommitProperties | None:
 
 class PolarsEngine:
     name = "polars"
+    dialect = "duckdb"  # the SQL it runs: DuckDB, in process, over Arrow
 
     def exists(self, path: str) -> bool:
         return DeltaTable.is_deltatable(str(path))
@@ -285,3 +294,43 @@ class PolarsEngine:
             table = self._table(path)
         table.create_checkpoint()
         table.cleanup_metadata()
+
+    # ------------------------------------------------------------------ capabilities (SQL, hashing, linkage, state)
+
+    def _arrow_of(self, data: nw.LazyFrame | pa.Table) -> pa.Table:
+        return data if isinstance(data, pa.Table) else self.to_arrow(data)
+
+    def sql(self, query: str, frames: Mapping[str, nw.LazyFrame | pa.Table]) -> nw.LazyFrame:
+        from medlake.engine.duckdb_sql import run_sql
+
+        return run_sql(query, {name: self._arrow_of(frame) for name, frame in frames.items()})
+
+    def hash_columns(self, frame: nw.LazyFrame, columns: Sequence[str], salt: str) -> nw.LazyFrame:
+        """DuckDB's vectorized ``sha256`` over the frame's Arrow data."""
+        if not columns:
+            return frame
+        from medlake.engine.duckdb_sql import salted_sha256
+
+        return self.from_arrow(salted_sha256(self.to_arrow(frame), columns, salt))
+
+    def check_session(
+        self, table: str, data: CheckData, *, batch_id: str | None = None, drop: Sequence[str] = ()
+    ) -> DuckDBSession:
+        """DuckDB over the rows in memory (a Delta table is read once through delta-rs, filter pushed down)."""
+        from medlake.engine.duckdb_sql import check_rows, check_session, open_delta_dataset
+
+        if isinstance(data, PurePath | str):
+            data = open_delta_dataset(data)
+        elif isinstance(data, nw.LazyFrame):
+            data = self.to_arrow(data)
+        return check_session(table, check_rows(data, batch_id, drop))
+
+    def splink(self, options: SplinkOptions) -> DuckDBSplink:
+        from medlake.engine.duckdb_linkage import DuckDBSplink
+
+        return DuckDBSplink(options)
+
+    def state_table(self, path: str) -> DeltaStateTable:
+        from medlake.engine.delta_state import DeltaStateTable
+
+        return DeltaStateTable(path)

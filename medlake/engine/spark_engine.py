@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -28,6 +28,8 @@ from medlake.config import Settings
 from medlake.engine.base import (
     DECIMAL,
     TEXT_FORMATS,
+    CheckData,
+    SplinkOptions,
     TableStats,
     WriteResult,
     commit_metadata_from_commit_info,
@@ -41,6 +43,10 @@ from medlake.errors import MedlakeError, MissingBackendError, TableNotFoundError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession
+
+    from medlake.engine.delta_state import DeltaStateTable
+    from medlake.engine.spark_linkage import SparkSplink
+    from medlake.engine.spark_sql import SparkCheckSession
 
 __all__ = [
     "USER_METADATA_CONF",
@@ -120,6 +126,7 @@ class SparkEngine:
     """Delta tables by path through delta-spark; frames are narwhals frames over PySpark DataFrames."""
 
     name = "spark"
+    dialect = "spark"  # the SQL it runs: Spark SQL (medlake's DuckDB-dialect SQL is transpiled)
 
     def __init__(
         self,
@@ -362,3 +369,48 @@ class SparkEngine:
                 self.spark.sql(f"ALTER TABLE {self._sql_table(path)} SET TBLPROPERTIES ({assignments})")
             jvm = self.spark._jvm  # type: ignore[attr-defined]
             jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, str(path)).checkpoint()
+
+    # ------------------------------------------------------------------ capabilities (SQL, hashing, linkage, state)
+
+    def sql(self, query: str, frames: Mapping[str, nw.LazyFrame | pa.Table]) -> nw.LazyFrame:
+        """``query`` (DuckDB's dialect, transpiled) over ``frames`` as temp views of the engine's session, held only
+        while the query is planned."""
+        from medlake.engine.spark_sql import shared_views, spark_sql
+
+        natives = {name: self._to_spark(frame if isinstance(frame, nw.LazyFrame) else self.from_arrow(frame))
+                   for name, frame in frames.items()}
+        with shared_views(self.spark, natives):
+            return nw.from_native(self.spark.sql(spark_sql(query)))
+
+    def hash_columns(self, frame: nw.LazyFrame, columns: Sequence[str], salt: str) -> nw.LazyFrame:
+        """``sha2(concat(salt, value), 256)`` on the executors."""
+        if not columns:
+            return frame
+        from pyspark.sql import functions as F
+
+        native = self._to_spark(frame)
+        return nw.from_native(native.withColumns({
+            c: F.sha2(F.concat(F.lit(salt), native[c].cast("string")), 256) for c in columns
+        }))
+
+    def check_session(
+        self, table: str, data: CheckData, *, batch_id: str | None = None, drop: Sequence[str] = ()
+    ) -> SparkCheckSession:
+        """The data as a cached temp view: a DataFrame in its own session, anything else in a new session."""
+        from medlake.engine.spark_sql import SparkCheckSession
+
+        native = nw.to_native(data) if isinstance(data, nw.LazyFrame) else data
+        if isinstance(data, nw.LazyFrame) and not hasattr(native, "toArrow"):
+            native = self.to_arrow(data)  # a polars frame: handed over as Arrow
+        return SparkCheckSession(self.spark, table, native, batch_id, drop)
+
+    def splink(self, options: SplinkOptions) -> SparkSplink:
+        from medlake.engine.spark_linkage import SparkSplink
+
+        return SparkSplink(self.spark, options)
+
+    def state_table(self, path: str) -> DeltaStateTable:
+        """Through delta-rs in the driver, as on the embedded engine: the state is small and read whole."""
+        from medlake.engine.delta_state import DeltaStateTable
+
+        return DeltaStateTable(path)

@@ -7,7 +7,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "errors": ["MaskingConfigError", "MaskingError"],
-        "hashing": ["hash_columns", "salted_sha256"],
         "operator": ["ColumnRule", "METHODS", "MaskConfig", "MaskOperator"],
     },
 )

@@ -25,7 +25,6 @@ from typing import Any, Literal
 import narwhals as nw
 
 from medlake.masking.errors import MaskingConfigError, MaskingError
-from medlake.masking.hashing import hash_columns
 from medlake.masking.rules import GENERALIZERS, PARTIAL_MASKS
 from medlake.operators.base import OperatorContext, OperatorResult, count_rows
 
@@ -107,7 +106,7 @@ class MaskConfig:
 
 
 class MaskOperator:
-    """Applies the column rules as expressions of the frame's engine (hashing: see ``medlake.masking.hashing``)."""
+    """Applies the column rules as expressions of the frame's engine (hashing: the engine's ``hash_columns``)."""
 
     kind = "mask"
 
@@ -138,7 +137,7 @@ class MaskOperator:
         exprs = [_expression(r, schema[r.column]) for r in rules if r.method != "drop"]
         hashed = [r.column for r in rules if r.method == "hash"]
         salt = self._salt(ctx) if hashed else ""
-        masked = hash_columns(frame.select(exprs), hashed, salt)  # stays in the frame's engine
+        masked = ctx.engine.hash_columns(frame.select(exprs), hashed, salt)  # stays in the engine
         rows = count_rows(frame)
         return OperatorResult(
             frame=masked, rows_in=rows, rows_out=rows,

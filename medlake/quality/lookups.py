@@ -1,4 +1,4 @@
-"""Lookup tables some checks join against, registered in the DuckDB connection beside the checked table.
+"""Lookup tables some checks join against, registered in the engine's check session beside the checked table.
 
 ``code_mapped`` checks ask whether a local item code is listed in its institution's mapping table; the runner
 registers ``medlake_code_map`` (map_institution, map_category, map_local_code) built from the standards registry
@@ -7,10 +7,9 @@ for every hospital present in the data, before Soda and the quarantine queries r
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyarrow as pa
 
+from medlake.engine.base import SqlSession
 from medlake.standards.model import StandardNotFoundError
 from medlake.standards.registry import MAPPING_CATEGORIES, Registry
 from medlake.standards.rules import CODE_MAP_VIEW, Rule
@@ -37,12 +36,12 @@ def code_map(institutions: list[str], version: str | None = None) -> pa.Table:
     return pa.table(columns, schema=CODE_MAP_SCHEMA)
 
 
-def register_lookups(con: Any, table: str, rules: list[Rule]) -> None:
-    """Register the lookups ``rules`` need in DuckDB connection ``con`` where ``main.<table>`` is the data."""
+def register_lookups(con: SqlSession, table: str, rules: list[Rule]) -> None:
+    """Register the lookups ``rules`` need in check session ``con`` where ``main.<table>`` is the data."""
     mapped = [r for r in rules if r.check_type == "code_mapped"]
     if not mapped:
         return
     version = str(mapped[0].extra.get("standard_version") or "") or None
     institutions = [str(row[0]) for row in con.execute(
-        f'SELECT DISTINCT institution_code FROM main."{table}" WHERE institution_code IS NOT NULL').fetchall()]
+        f'SELECT DISTINCT institution_code FROM main."{table}" WHERE institution_code IS NOT NULL')]
     con.register(CODE_MAP_VIEW, code_map(institutions, version))

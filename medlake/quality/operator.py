@@ -15,13 +15,13 @@ wins over a severity key; unlisted rules take their severity's default (fatal→
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import narwhals as nw
 
+from medlake.engine.base import SqlSession
 from medlake.errors import ConfigurationError, MedlakeError
 from medlake.lake.dwd import PARTITION_COLUMN
 from medlake.operators.base import OperatorContext, OperatorResult, StepStatus, count_rows
@@ -29,9 +29,9 @@ from medlake.quality.runner import (
     REJECT_REASON,
     CheckResult,
     append_results,
-    flag_rows,
-    run_contract,
+    flag_session_rows,
     table_contract,
+    verify_contract,
 )
 from medlake.standards.contracts import contract_rules
 from medlake.standards.rules import ACTIONS, Rule
@@ -80,15 +80,21 @@ class QualityOperator:
         return self.actions.get(rule.rule_id) or self.actions.get(rule.severity) or rule.default_action
 
     def run(self, frame: nw.LazyFrame, ctx: OperatorContext) -> OperatorResult:
-        to_check_input = _CHECK_INPUT.get(frame.implementation)
-        if to_check_input is None:
-            raise ConfigurationError(f"{ctx.table}: quality checks run on polars or PySpark frames, "
-                                     f"not {frame.implementation}")
-        data = to_check_input(frame, ctx)
         table = self.table.removeprefix("dwd.")
         contract = table_contract(table, None if self.rules == "all" else list(self.rules), self.checks_dir)
         rules = contract_rules(contract, table)
-        results = run_contract(table, data, contract, by_institution=False, engine=ctx.engine.name)
+        # one check session for Soda and the flagging: the frame is read (polars: into Arrow) once
+        checks = ctx.engine.check_session(table, frame, drop=(PARTITION_COLUMN,))
+        try:
+            return self._act(frame, ctx, table, rules, verify_contract(checks, table, contract, by_institution=False),
+                             checks)
+        finally:
+            checks.close()
+
+    def _act(
+        self, frame: nw.LazyFrame, ctx: OperatorContext, table: str, rules: list[Rule], results: list[CheckResult],
+        checks: SqlSession,
+    ) -> OperatorResult:
         if self.record:
             append_results(results, ctx.settings)
         failed = {r.rule_id: r for r in results if r.failed or r.outcome == "error"}
@@ -104,7 +110,7 @@ class QualityOperator:
         rejected, kept, rows_rejected = None, frame.drop(PARTITION_COLUMN, strict=False), 0
         quarantine = [r for r in by_action["quarantine"] if r.predicate]
         if quarantine:  # rows are flagged where the checks ran; only the count comes back
-            flagged = ctx.engine.persist(flag_rows(table, data, quarantine, engine=ctx.engine.name))
+            flagged = ctx.engine.persist(flag_session_rows(checks, table, quarantine))
             reason = nw.col(REJECT_REASON)
             rows_rejected = count_rows(flagged.filter(~reason.is_null()))
             kept = flagged.filter(reason.is_null()).drop(REJECT_REASON)
@@ -125,10 +131,3 @@ class QualityOperator:
             rows_rejected=rows_rejected, status=status, metrics=metrics,
         )
 
-
-# What the check backends take per frame backend: DuckDB reads an Arrow table (polars → Arrow is zero-copy, and
-# Soda and the row flagging share it); Spark checks the DataFrame itself (each check connection caches it).
-_CHECK_INPUT: dict[nw.Implementation, Callable[[nw.LazyFrame, OperatorContext], Any]] = {
-    nw.Implementation.POLARS: lambda frame, ctx: ctx.engine.to_arrow(frame),
-    nw.Implementation.PYSPARK: lambda frame, ctx: nw.to_native(frame),
-}

@@ -1,15 +1,14 @@
-"""Run a table's generated checks with Soda Core v4 on DuckDB over Delta/arrow data, and record the results.
+"""Run a table's generated checks with Soda Core v4 on the engine's SQL session, and record the results.
 
-The data is read once into memory (a Delta table through ``deltalake`` → pyarrow dataset, or an arrow table),
-optionally filtered to one batch, and registered in an in-memory DuckDB connection as view ``main.<table>``. Soda
-verifies the table's contract; failing counts per institution come from one extra grouped DuckDB pass over the
-predicates of the rules that found failing rows (rules without failures need no spread).
+The engine opens a check session (:meth:`medlake.engine.base.Engine.check_session`) where the data, read once and
+optionally filtered to one batch, is the view ``main.<table>``: DuckDB over Arrow data on the polars engine, a
+cached temp view on Spark. Soda verifies the table's contract there; failing counts per institution come from one
+extra grouped pass over the predicates of the rules that found failing rows (rules without failures need no spread).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,9 @@ import yaml
 
 from medlake.config import LakePath, Settings, is_remote
 from medlake.config import settings as current_settings
-from medlake.errors import MedlakeError, TableNotFoundError
+from medlake.engine import Engine, get_engine
+from medlake.engine.base import CheckData, SqlSession
+from medlake.errors import MedlakeError
 from medlake.lake.dwd import PARTITION_COLUMN
 from medlake.quality.lookups import register_lookups
 from medlake.standards.contracts import DATA_SOURCE_NAME, contract_rules, load_contract, select_checks
@@ -35,10 +36,12 @@ __all__ = [
     "append_results",
     "failing_rows",
     "flag_rows",
+    "flag_session_rows",
     "open_table",
     "run_checks",
     "run_contract",
     "table_contract",
+    "verify_contract",
 ]
 
 RESULTS_TABLE = ("quality", "check_results")
@@ -77,99 +80,13 @@ class CheckResult:
 
 def open_table(delta_path: LakePath | str) -> pa.dataset.Dataset:
     """A Delta table (local path or object-store URI) as a lazily scanned pyarrow dataset."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError as _DeltaMissing
+    from medlake.engine.duckdb_sql import open_delta_dataset
 
-    try:
-        return DeltaTable(str(delta_path)).to_pyarrow_dataset()
-    except _DeltaMissing:
-        raise TableNotFoundError(f"no Delta table at {delta_path}") from None
+    return open_delta_dataset(delta_path)
 
 
-def _rows(data: Any, batch_id: str | None) -> pa.Table:
-    """``data`` as one in-memory arrow table, filtered to ``batch_id``. A Delta table's dataset is read once here
-    (pyarrow's threaded Parquet reader, batch filter pushed down) so that the several check passes — Soda's
-    aggregate query, its failed-rows queries, the per-institution counts — scan memory, not Parquet files."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    condition = pc.field("_batch_id") == batch_id if batch_id is not None else None
-    if isinstance(data, ds.Dataset):  # the physical partition column is layout, not a governed column
-        governed = [name for name in data.schema.names if name != PARTITION_COLUMN]
-        return data.to_table(columns=governed, filter=condition)
-    table = data if isinstance(data, pa.Table) else pa.table(data)
-    if PARTITION_COLUMN in table.column_names:
-        table = table.drop_columns([PARTITION_COLUMN])
-    return table.filter(condition) if condition is not None else table
-
-
-def _connect(table: str, data: Any, batch_id: str | None) -> Any:
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    con.register("_medlake_source", _rows(data, batch_id))
-    con.execute(f'CREATE VIEW main."{table}" AS SELECT * FROM _medlake_source')
-    return con
-
-
-def _duckdb_source(con: Any) -> Any:
-    # soda_core first: importing it loads every Soda data-source plugin by entry point; entered through the plugin's
-    # own module instead, that loading finds the module half-initialized and logs a circular-import error
-    import soda_core  # noqa: F401
-    from soda_duckdb.common.data_sources.duckdb_data_source import DuckDBDataSourceImpl
-
-    return DuckDBDataSourceImpl.from_existing_cursor(con, DATA_SOURCE_NAME)
-
-
-def _spark_connect(table: str, data: Any, batch_id: str | None) -> Any:
-    from medlake.quality.spark_checks import SparkCheckConnection
-
-    return SparkCheckConnection(table, data, batch_id)
-
-
-def _spark_contract(contract: dict[str, Any]) -> dict[str, Any]:
-    from medlake.quality.spark_checks import spark_contract
-
-    return spark_contract(contract)
-
-
-def _duckdb_frame(con: Any, sql: str) -> nw.LazyFrame:
-    import polars as pl
-
-    result = pl.from_arrow(con.sql(sql).to_arrow_table())
-    assert isinstance(result, pl.DataFrame)
-    return nw.from_native(result.lazy())
-
-
-@dataclass(frozen=True)
-class _CheckBackend:
-    """Where an engine's checks run: how the table is opened, connected (``execute(sql).fetchall()``,
-    ``register``, ``close``) and handed to Soda, the contract as that data source reads it, and a query's rows
-    as a frame of the engine (``frame``)."""
-
-    open: Callable[[Path], Any]
-    connect: Callable[[str, Any, str | None], Any]
-    source: Callable[[Any], Any]
-    contract: Callable[[dict[str, Any]], dict[str, Any]]
-    frame: Callable[[Any, str], nw.LazyFrame]
-
-
-# MEDLAKE_ENGINE → backend: polars runs Soda on DuckDB over a delta-rs read, spark on a SparkSession temp view
-_BACKENDS: dict[str, _CheckBackend] = {
-    "polars": _CheckBackend(open=lambda path: open_table(path), connect=_connect, source=_duckdb_source,
-                            contract=lambda contract: contract, frame=_duckdb_frame),
-    "spark": _CheckBackend(open=lambda path: path, connect=_spark_connect,
-                           source=lambda con: con.data_source(), contract=_spark_contract,
-                           frame=lambda con, sql: nw.from_native(con.frame(sql))),
-}
-
-
-def _backend(engine: str | None) -> _CheckBackend:
-    name = engine or current_settings().engine
-    if name not in _BACKENDS:
-        raise QualityRunError(f"engine {name!r}: checks run on {', '.join(sorted(_BACKENDS))}")
-    return _BACKENDS[name]
+def _engine(engine: Engine | None) -> Engine:
+    return engine if engine is not None else get_engine(current_settings().engine)
 
 
 def _verify(source: Any, contract_path: Path) -> Any:
@@ -182,7 +99,7 @@ def _verify(source: Any, contract_path: Path) -> Any:
     return results[0]
 
 
-def _by_institution(con: Any, table: str, rules: list[Rule]) -> dict[str, dict[str, int]]:
+def _by_institution(con: SqlSession, table: str, rules: list[Rule]) -> dict[str, dict[str, int]]:
     row_rules = [r for r in rules if r.predicate]
     if not row_rules:
         return {}
@@ -191,7 +108,7 @@ def _by_institution(con: Any, table: str, rules: list[Rule]) -> dict[str, dict[s
     sql = (f'SELECT institution_code, {sums} FROM (SELECT institution_code, {flags} FROM main."{table}") '
            "GROUP BY institution_code ORDER BY institution_code")
     out: dict[str, dict[str, int]] = {r.rule_id: {} for r in row_rules}
-    for row in con.execute(sql).fetchall():
+    for row in con.execute(sql):
         for rule, count in zip(row_rules, row[1:], strict=True):
             if count:
                 out[rule.rule_id][str(row[0])] = int(count)
@@ -229,35 +146,46 @@ def _soda_results(table: str, rules: list[Rule], verification: Any, batch_id: st
 
 def run_contract(
     table: str,
-    data: Any,
+    data: CheckData,
     contract: dict[str, Any],
     *,
     batch_id: str | None = None,
     by_institution: bool = True,
-    engine: str | None = None,
+    engine: Engine | None = None,
 ) -> list[CheckResult]:
-    """Run a generated contract (mapping) over ``data`` (pyarrow Table/Dataset; on Spark also a Delta table path)
-    with Soda on ``engine``'s data source (default ``MEDLAKE_ENGINE``); one result per rule."""
+    """Run a generated contract (mapping) over ``data`` (a frame, an Arrow table or a Delta table path) with Soda on
+    ``engine``'s SQL session (default: the engine ``MEDLAKE_ENGINE`` names); one result per rule."""
     rules = contract_rules(contract, table)
     if not rules:
         return []
-    backend = _backend(engine)
-    con = backend.connect(table, data, batch_id)
+    con = _engine(engine).check_session(table, data, batch_id=batch_id, drop=(PARTITION_COLUMN,))
     try:
-        register_lookups(con, table, rules)
-        with tempfile.TemporaryDirectory(prefix="medlake-soda-") as tmp:
-            path = Path(tmp) / f"{table}.yaml"
-            text = yaml.dump(backend.contract(contract), Dumper=_DUMPER, allow_unicode=True, sort_keys=False)
-            path.write_text(text, encoding="utf-8")
-            verification = _verify(backend.source(con), path)
-        seen = _soda_results(table, rules, verification, batch_id)
-        if by_institution:  # one grouped pass over the predicates of the rules Soda found failing rows for
-            failing = [r for r in rules if r.rule_id in seen and seen[r.rule_id].failed_rows]
-            counts = _by_institution(con, table, failing)
-            for rule_id, spread in counts.items():
-                seen[rule_id].by_institution = spread
+        return verify_contract(con, table, contract, batch_id=batch_id, by_institution=by_institution)
     finally:
         con.close()
+
+
+def verify_contract(
+    con: SqlSession, table: str, contract: dict[str, Any], *, batch_id: str | None = None, by_institution: bool = True
+) -> list[CheckResult]:
+    """Run a generated contract with Soda over ``main.<table>`` of an open check session (see
+    :meth:`medlake.engine.base.Engine.check_session`); one result per rule."""
+    rules = contract_rules(contract, table)
+    if not rules:
+        return []
+    register_lookups(con, table, rules)
+    with tempfile.TemporaryDirectory(prefix="medlake-soda-") as tmp:
+        path = Path(tmp) / f"{table}.yaml"
+        text = yaml.dump(con.soda_contract(contract, DATA_SOURCE_NAME), Dumper=_DUMPER, allow_unicode=True,
+                         sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        verification = _verify(con.soda_data_source(DATA_SOURCE_NAME), path)
+    seen = _soda_results(table, rules, verification, batch_id)
+    if by_institution:  # one grouped pass over the predicates of the rules Soda found failing rows for
+        failing = [r for r in rules if r.rule_id in seen and seen[r.rule_id].failed_rows]
+        counts = _by_institution(con, table, failing)
+        for rule_id, spread in counts.items():
+            seen[rule_id].by_institution = spread
     errors = verification.get_errors_str() if verification.has_errors else ""
     results = []
     for rule in rules:
@@ -270,30 +198,37 @@ def run_contract(
     return results
 
 
-def flag_rows(table: str, data: Any, rules: list[Rule], *, engine: str | None = None) -> nw.LazyFrame:
-    """``data`` (as ``run_contract`` takes it; on Spark also a DataFrame) with ``REJECT_REASON``: the id of the
-    first of ``rules`` (row-level ones, in the order given) that the row fails, null when it passes them all. Runs
-    where the checks run (DuckDB or Spark), so the rows never leave the engine; the lookups the rules need are
-    registered first."""
-    row_rules = [r for r in rules if r.predicate]
-    backend = _backend(engine)
-    con = backend.connect(table, data, None)
+def flag_rows(table: str, data: CheckData, rules: list[Rule], *, engine: Engine | None = None) -> nw.LazyFrame:
+    """``data`` (as ``run_contract`` takes it) with ``REJECT_REASON``: the id of the first of ``rules`` (row-level
+    ones, in the order given) that the row fails, null when it passes them all. Runs where the checks run (DuckDB or
+    Spark), so the rows never leave the engine."""
+    con = _engine(engine).check_session(table, data, drop=(PARTITION_COLUMN,))
     try:
-        register_lookups(con, table, row_rules)
-        cases = " ".join(f"WHEN coalesce(({r.predicate}), false) THEN '{_sql_text(r.rule_id)}'" for r in row_rules)
-        reason = f"CASE {cases} END" if cases else "CAST(NULL AS VARCHAR)"
-        return backend.frame(con, f'SELECT *, {reason} AS {REJECT_REASON} FROM main."{table}"')
+        return flag_session_rows(con, table, rules)
     finally:
         con.close()
+
+
+def flag_session_rows(con: SqlSession, table: str, rules: list[Rule]) -> nw.LazyFrame:
+    """:func:`flag_rows` over ``main.<table>`` of an open check session; the lookups the rules need are registered
+    first. The frame stays valid after the session closes."""
+    row_rules = [r for r in rules if r.predicate]
+    register_lookups(con, table, row_rules)
+    cases = " ".join(f"WHEN coalesce(({r.predicate}), false) THEN '{_sql_text(r.rule_id)}'" for r in row_rules)
+    reason = f"CASE {cases} END" if cases else "CAST(NULL AS VARCHAR)"
+    return con.frame(f'SELECT *, {reason} AS {REJECT_REASON} FROM main."{table}"')
 
 
 def failing_rows(data: pa.Table, table: str, rules: list[Rule]) -> dict[str, list[int]]:
     """Row positions of ``data`` failing each row-level rule (every rule a row fails, unlike :func:`flag_rows`),
     selected with the rules' SQL predicates on DuckDB; for analysing where defects land."""
+    from medlake.engine.polars_engine import PolarsEngine
+
     row_rules = [r for r in rules if r.predicate]
     if not row_rules:
         return {}
-    con = _connect(table, data.append_column(_ROW, pa.array(range(data.num_rows), pa.int64())), None)
+    numbered = data.append_column(_ROW, pa.array(range(data.num_rows), pa.int64()))
+    con = PolarsEngine().check_session(table, numbered, drop=(PARTITION_COLUMN,))
     try:
         register_lookups(con, table, row_rules)
         out: dict[str, list[int]] = {}
@@ -301,7 +236,7 @@ def failing_rows(data: pa.Table, table: str, rules: list[Rule]) -> dict[str, lis
             # predicates may be window functions (duplicates), which a WHERE clause cannot hold: flag, then filter
             sql = (f'SELECT {_ROW} FROM (SELECT {_ROW}, ({rule.predicate}) AS _failed FROM main."{table}") '
                    f"WHERE _failed ORDER BY {_ROW}")
-            out[rule.rule_id] = [int(r[0]) for r in con.execute(sql).fetchall()]
+            out[rule.rule_id] = [int(r[0]) for r in con.execute(sql)]
         return out
     finally:
         con.close()
@@ -329,14 +264,13 @@ def run_checks(
     rule_ids: list[str] | None = None,
     checks_dir: Path | None = None,
     by_institution: bool = True,
-    engine: str | None = None,
+    engine: Engine | None = None,
 ) -> list[CheckResult]:
     """Run DWD table ``table``'s generated checks over the Delta table at ``delta_path`` (one result per rule), on
-    ``engine`` (default ``MEDLAKE_ENGINE``): DuckDB over a delta-rs read, or Spark reading the table itself."""
+    ``engine`` (default: the engine ``MEDLAKE_ENGINE`` names): DuckDB over a delta-rs read, or Spark reading the
+    table itself."""
     contract = table_contract(table, rule_ids, checks_dir)
-    backend = _backend(engine)
-    return run_contract(table, backend.open(delta_path), contract, batch_id=batch_id,
-                        by_institution=by_institution, engine=engine)
+    return run_contract(table, delta_path, contract, batch_id=batch_id, by_institution=by_institution, engine=engine)
 
 
 def _result_rows(results: list[CheckResult], checked_at: datetime) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
-"""Soda checks on Spark: the table as a temp view of a SparkSession, the rules' DuckDB SQL transpiled to Spark SQL.
+"""The Spark engine's SQL: DuckDB-dialect SQL transpiled to Spark SQL, and Soda checks on a Spark session.
 
-The generated contracts and the rules' predicates are written in DuckDB's dialect. On Spark the runner keeps the
-contract files as they are and rewrites an in-memory copy: every SQL snippet (Soda ``failed_rows`` expressions and
-queries, predicates for the per-institution counts and quarantine) goes through sqlglot (duckdb → spark), with
-two rewrites sqlglot does not do itself:
+medlake writes SQL in DuckDB's dialect (the generated contracts and the rules' predicates). On Spark every SQL
+snippet (Soda ``failed_rows`` expressions and queries, predicates for the per-institution counts and quarantine,
+ad-hoc :meth:`SparkEngine.sql` queries) goes through sqlglot (duckdb → spark), with rewrites sqlglot does not do
+itself:
 
 - ``try_strptime(text, '%Y%m%d')`` (DuckDB only) → ``try_to_timestamp(text, 'yyyyMMdd')``;
 - ``localtimestamp`` → ``localtimestamp()``;
@@ -11,26 +11,30 @@ two rewrites sqlglot does not do itself:
   periods: both sides are cast to DATE so the counts agree;
 
 and the ``main`` schema is dropped from table names: the table is a session-local temp view, the Soda dataset is
-``medlake/<table>``. A Delta table or Arrow data is checked in a per-run ``SparkSession.newSession()``, so
+``<data source>/<table>``. A Delta table or Arrow data is checked in a per-run ``SparkSession.newSession()``, so
 concurrent runs never see each other's views; a workflow step's DataFrame can only be seen by its own session, so
-that connection holds a lock on it until it closes.
+that session holds a lock on it until it closes.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
-from typing import Any
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
 
+import narwhals as nw
 import pyarrow as pa
 
 from medlake.engine.spark_engine import java_datetime_pattern
-from medlake.lake.dwd import PARTITION_COLUMN
-from medlake.standards.contracts import DATA_SOURCE_NAME
 
-__all__ = ["SparkCheckConnection", "spark_contract", "spark_sql"]
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["SparkCheckSession", "is_spark_frame", "shared_views", "spark_contract", "spark_sql"]
 
 _SQL_KEYS = ("expression", "query")
 _SHARED_SESSION_LOCK = threading.RLock()
@@ -58,7 +62,7 @@ def _rewrite(node: Any) -> Any:
 
 @cache
 def spark_sql(sql: str) -> str:
-    """A DuckDB-dialect SQL expression or query of the generated rules as Spark SQL (see the module doc)."""
+    """A DuckDB-dialect SQL expression or query as Spark SQL (see the module doc)."""
     import sqlglot
 
     return sqlglot.parse_one(sql, read="duckdb").transform(_rewrite).sql(dialect="spark")
@@ -73,11 +77,11 @@ def _spark_check(body: Any) -> Any:
     return body
 
 
-def spark_contract(contract: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a generated contract for the Spark data source: dataset without schema, SQL in Spark's dialect
-    (the ``predicate`` attributes are left alone: the runner transpiles those where it runs them)."""
+def spark_contract(contract: dict[str, Any], data_source: str) -> dict[str, Any]:
+    """A copy of a generated contract for the Spark data source ``data_source``: dataset without schema, SQL in
+    Spark's dialect (the ``predicate`` attributes are left alone: they are transpiled where they run)."""
     out = copy.deepcopy(contract)
-    out["dataset"] = f"{DATA_SOURCE_NAME}/{str(contract['dataset']).rsplit('/', 1)[-1]}"
+    out["dataset"] = f"{data_source}/{str(contract['dataset']).rsplit('/', 1)[-1]}"
     for column in out.get("columns", []):
         if "data_type" in column:
             column["data_type"] = _SPARK_TYPES.get(str(column["data_type"]).upper(), column["data_type"])
@@ -87,33 +91,45 @@ def spark_contract(contract: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _Result:
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self._rows = rows
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._rows
+def is_spark_frame(data: Any) -> bool:
+    """Whether ``data`` is a PySpark DataFrame (classic or Connect)."""
+    return type(data).__module__.startswith("pyspark.") and hasattr(data, "sparkSession")
 
 
-class SparkCheckConnection:
-    """The DuckDB-connection surface the runner uses (``execute(sql).fetchall()``, ``register``, ``frame``,
-    ``close``) over a Spark session (see the module doc); SQL is transpiled with :func:`spark_sql` before it runs."""
+@contextmanager
+def shared_views(session: SparkSession, frames: Mapping[str, DataFrame]) -> Iterator[None]:
+    """``frames`` as temp views of ``session`` (a session other runs may use) while the block runs: the views are
+    per name, not per run, so the block holds the session's lock, and the views are dropped afterwards (a query
+    built inside keeps its resolved plan)."""
+    with _SHARED_SESSION_LOCK:
+        for name, frame in frames.items():
+            frame.createOrReplaceTempView(name)
+        try:
+            yield
+        finally:
+            for name in frames:
+                session.catalog.dropTempView(name)
 
-    def __init__(self, table: str, data: Any, batch_id: str | None) -> None:
-        from medlake.engine.spark_session import get_spark
 
+class SparkCheckSession:
+    """A :class:`medlake.engine.base.SqlSession` over a Spark session (see the module doc)."""
+
+    def __init__(
+        self, spark: SparkSession, table: str, data: Any, batch_id: str | None, drop: Sequence[str]
+    ) -> None:
         self._lock: Any = None
-        if _is_spark_frame(data):
-            # A DataFrame belongs to its session: its views are registered there, so the connection holds that
-            # session's lock until close (temp view names are per table, not per run).
+        if is_spark_frame(data):
+            # A DataFrame belongs to its session: its views are registered there, so the session is locked until
+            # close (temp view names are per table, not per run).
             self._lock = _SHARED_SESSION_LOCK
             self._lock.acquire()
             self.session = data.sparkSession
         else:
-            self.session = get_spark().newSession()
+            self.session = spark.newSession()
         frame = self._frame(data)
-        if PARTITION_COLUMN in frame.columns:  # the physical partition column is layout, not a governed column
-            frame = frame.drop(PARTITION_COLUMN)
+        present = [c for c in drop if c in frame.columns]
+        if present:  # e.g. the physical partition column: layout, not a governed column
+            frame = frame.drop(*present)
         if batch_id is not None:
             frame = frame.where(frame["_batch_id"] == batch_id)
         self._cached = frame.cache()
@@ -122,29 +138,32 @@ class SparkCheckConnection:
     def _frame(self, data: Any) -> Any:
         import pyarrow.dataset as ds
 
-        if _is_spark_frame(data):
+        if is_spark_frame(data):
             return data
-        if isinstance(data, Path):
+        if isinstance(data, PurePath | str):
             return self.session.read.format("delta").load(str(data))
         if isinstance(data, ds.Dataset):
             data = data.to_table()
         return self.session.createDataFrame(data if isinstance(data, pa.Table) else pa.table(data))
 
-    def execute(self, sql: str) -> _Result:
-        return _Result([tuple(row) for row in self.session.sql(spark_sql(sql)).collect()])
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.session.sql(spark_sql(sql)).collect()]
 
     def register(self, name: str, table: pa.Table) -> None:
         self.session.createDataFrame(table).createOrReplaceTempView(name)
 
-    def data_source(self) -> Any:
-        import soda_core  # noqa: F401  (first, as in medlake.quality.runner: no circular-import error logged)
+    def soda_data_source(self, name: str) -> Any:
+        import soda_core  # noqa: F401  (first, as in medlake.engine.duckdb_sql: no circular-import error logged)
         from soda_sparkdf.common.data_sources.sparkdf_data_source import SparkDataFrameDataSourceImpl
 
-        return SparkDataFrameDataSourceImpl.from_existing_session(self.session, DATA_SOURCE_NAME)
+        return SparkDataFrameDataSourceImpl.from_existing_session(self.session, name)
 
-    def frame(self, sql: str) -> Any:
+    def soda_contract(self, contract: dict[str, Any], data_source: str) -> dict[str, Any]:
+        return spark_contract(contract, data_source)
+
+    def frame(self, sql: str) -> nw.LazyFrame:
         """The result of a query as a (lazy) Spark DataFrame of this session."""
-        return self.session.sql(spark_sql(sql))
+        return nw.from_native(self.session.sql(spark_sql(sql)))
 
     def close(self) -> None:
         try:
@@ -153,7 +172,3 @@ class SparkCheckConnection:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
-
-
-def _is_spark_frame(data: Any) -> bool:
-    return type(data).__module__.startswith("pyspark.") and hasattr(data, "sparkSession")
