@@ -7,11 +7,13 @@ from dagster import AssetsDefinition
 
 from medlake.workflows.assets import build_workflow_assets
 from medlake.workflows.spec import load_workflows
+from medlake.workflows.templates import TEMPLATES_DIR
 
 __all__ = ["WORKFLOWS_DIR", "governed_assets"]
 
-# Laid down by `medlake init --scenario <name>`; another folder can be chosen with MEDLAKE_WORKFLOWS.
-WORKFLOWS_DIR = Path(os.environ.get("MEDLAKE_WORKFLOWS") or Path(__file__).resolve().parent.parent / "workflows")
+# By default the scenario templates shipped in the package (all four scenarios, the demo); a deployment lays down its
+# own copy with `medlake init --scenario <name> --dir <folder>` and points MEDLAKE_WORKFLOWS at that folder.
+WORKFLOWS_DIR = Path(os.environ.get("MEDLAKE_WORKFLOWS") or TEMPLATES_DIR)
 
 
 def _governed() -> list[AssetsDefinition]:

@@ -11,10 +11,10 @@ from deltalake import write_deltalake
 
 from medlake.config import Settings
 from medlake.quality import run_checks
-from medlake.quality.bench import synthetic_dwd
 from medlake.quality.spark_checks import spark_sql
 from medlake.sources import SOURCES
 from medlake.standards.contracts import load_contract
+from medlake.synth.dwd import synthetic_dwd
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

@@ -1,6 +1,7 @@
-"""A small synthetic patient register with known truth, for EMPI tests and the benchmark.
+"""A patient register with known truth, straight into a frame in the DWD ``patient`` shape, for linking the EMPI
+against (its tests and ``python -m medlake.bench empi``) without generating whole deliveries.
 
-Used when ``medlake.synth`` is not available. Duplicates carry the errors linkage must survive: homophone
+Duplicates carry the errors linkage must survive: homophone
 and typo characters, pinyin/English name entry (either order), swapped ID digits, legacy 15-digit IDs,
 lower-case ``x``, missing fields, moved addresses and new phones; twins share birth date, address, phone and
 surname but not given name or ID.
