@@ -162,7 +162,7 @@ class Settings:
     standards_version: str = ""
     # MEDLAKE_CHECKS_DIR (the generated Soda contracts); None: the repository's checks/generated
     checks_dir: Path | None = None
-    # MEDLAKE_WORKFLOWS (workflow YAML compiled into assets); None: the repository's workflows/
+    # MEDLAKE_WORKFLOWS (workflow YAML compiled into assets); None: the package's scenario templates
     workflows_dir: Path | None = None
     spark: SparkSettings = field(default_factory=SparkSettings)
     lineage: LineageSettings = field(default_factory=LineageSettings)
@@ -203,8 +203,9 @@ class Settings:
 
     @property
     def workflows(self) -> Path:
-        """The folder of workflow YAML compiled into governed assets."""
-        return self.workflows_dir or Path(__file__).resolve().parent.parent / "workflows"
+        """The folder of workflow YAML compiled into governed assets (every ``*.yaml`` below it); by default the
+        scenario templates shipped in the package (``medlake/workflows/templates``)."""
+        return self.workflows_dir or Path(__file__).resolve().parent / "workflows" / "templates"
 
     def to_config(self) -> dict[str, Any]:
         """Every field as plain JSON values (paths as strings, sections as mappings, unset values left out): what a

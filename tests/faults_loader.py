@@ -54,9 +54,9 @@ def _empi(engine: Engine, settings: Settings, *, first_institution_only: bool) -
 def _workflow(engine: Engine, settings: Settings) -> None:
     from medlake.workflows.run import run_workflow
     from medlake.workflows.spec import load_workflows
+    from medlake.workflows.templates import TEMPLATES_DIR
 
-    workflows = Path(__file__).resolve().parent.parent / "workflows"
-    spec = next(s for s in load_workflows(workflows) if Path(s.file).name == WORKFLOW)
+    spec = next(s for s in load_workflows(TEMPLATES_DIR) if Path(s.file).name == WORKFLOW)
     run_workflow(spec, engine, settings, run_id=uuid.uuid4().hex, secrets={MASK_SALT: SALT})
 
 

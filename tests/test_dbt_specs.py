@@ -34,7 +34,7 @@ def test_cached_specs_define_what_dbt_assets_defines() -> None:
 def test_the_cache_is_used_until_the_manifest_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = tmp_path / "manifest.json"
     manifest.write_bytes(manifest_path().read_bytes())
-    monkeypatch.setattr(specs, "manifest_path", lambda: manifest)
+    monkeypatch.setattr(specs, "manifest_path", lambda _project_dir: manifest)
     computed = specs.theme_specs()
     cache = tmp_path / "medlake_theme_specs.json"
     stored = json.loads(cache.read_text(encoding="utf-8"))

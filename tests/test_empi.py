@@ -18,10 +18,10 @@ from medlake.empi.comparisons import blocking_candidates
 from medlake.empi.features import standardize_records
 from medlake.empi.names import name_keys
 from medlake.empi.operator import EmpiOperator
-from medlake.empi.synthetic import synthetic_register
 from medlake.engine.polars_engine import PolarsEngine
 from medlake.identifiers import check_char, is_valid_id_number, normalize_id_number
 from medlake.operators.base import Operator, OperatorContext
+from medlake.synth.register import synthetic_register
 
 FAST = ModelSettings(u_pairs=1e5, em_pairs=1e5)
 FIELDS = FieldMap(

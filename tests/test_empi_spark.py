@@ -9,13 +9,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from medlake.bench.empi import pairwise_quality
 from medlake.config import Settings
 from medlake.empi import FieldMap, MasterPatientIndex, ModelSettings
-from medlake.empi.bench import pairwise_quality
-from medlake.empi.synthetic import synthetic_register
 from medlake.engine.base import Engine
 from medlake.engine.polars_engine import PolarsEngine
 from medlake.engine.spark_engine import SparkEngine
+from medlake.synth.register import synthetic_register
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from medlake.bench.parity import compare_lakes, lake_fingerprints
 from medlake.config import Settings
-from medlake.engine.parity import compare_lakes, lake_fingerprints
 from medlake.synth import SynthConfig, generate
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -3,7 +3,7 @@
 * Crash consistency: a loader (tests/faults_loader.py, the library write paths without Dagster) is killed with
   SIGKILL at every registered crash point (``medlake.lake.crashpoints``) and at random times. After each kill every
   Delta table under the lake opens at a committed version, the rerun completes, and every table equals the one an
-  uninterrupted run wrote (row count and order-independent content checksum, ``medlake.engine.parity``).
+  uninterrupted run wrote (row count and order-independent content checksum, ``medlake.bench.parity``).
 * Concurrency: two loads of the same deliveries at once, and a MERGE racing appends on one table, end with exactly
   the rows of one sequential load (per-table locks, ``medlake.lake.locks``; commit retries in the engine).
 
@@ -29,9 +29,9 @@ import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
+from medlake.bench.parity import compare_lakes, lake_fingerprints
 from medlake.config import Settings
 from medlake.engine import get_engine
-from medlake.engine.parity import compare_lakes, lake_fingerprints
 from medlake.engine.polars_engine import COMMIT_ATTEMPTS, commit_with_retry
 from medlake.errors import CommitConflictError, ConfigurationError, LakeBusyError
 from medlake.lake.crashpoints import CRASH_POINTS, crash_point

@@ -206,7 +206,7 @@ def test_the_full_pipeline_on_an_s3_lake_equals_the_local_one(
     every table the same (rows and content checksum) as the same run on local disk."""
     import os
 
-    from medlake.engine.parity import compare_lakes, lake_fingerprints
+    from medlake.bench.parity import compare_lakes, lake_fingerprints
 
     env = {k: v for k, v in os.environ.items() if k != "MEDLAKE_LAKE_URI"}
     local = _home(tmp_path / "local", delivery)

@@ -14,8 +14,8 @@ from medlake.config import Settings
 from medlake.engine.polars_engine import PolarsEngine
 from medlake.operators.base import Operator, OperatorContext, StepStatus
 from medlake.quality import QualityGateError, QualityOperator, append_results, run_checks
-from medlake.quality.bench import synthetic_dwd
 from medlake.standards import Registry, generate_checks
+from medlake.synth.dwd import synthetic_dwd
 
 
 @pytest.fixture(autouse=True)

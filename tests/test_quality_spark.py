@@ -13,9 +13,9 @@ from medlake.config import Settings
 from medlake.engine import get_engine
 from medlake.engine.spark_sql import spark_sql
 from medlake.quality import run_checks
-from medlake.quality.bench import synthetic_dwd
 from medlake.sources import SOURCES
 from medlake.standards.contracts import load_contract
+from medlake.synth.dwd import synthetic_dwd
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

@@ -11,10 +11,11 @@ from medlake.config import Settings
 from medlake.engine import get_engine
 from medlake.lake.dwd import load_dwd_table
 from medlake.lake.ods import load_source_table
-from medlake.quality import failing_rows, run_checks
+from medlake.quality import run_checks
 from medlake.quality.runner import open_table
 from medlake.sources import SOURCES
 from medlake.standards.contracts import rules_for
+from tests.support.quality import failing_rows
 
 pytestmark = pytest.mark.slow
 

@@ -129,7 +129,7 @@ def test_missing_column_names_table(ctx: OperatorContext) -> None:
 
 
 def test_bench_transcodes_every_row_at_the_generated_mapping_rate() -> None:
-    from medlake.transcode.bench import bench_transcode
+    from medlake.bench.transcode import bench_transcode
 
     figures = bench_transcode(20_000, codes=500, unmapped_share=0.02)
     assert figures["rows_out"] == 20_000

@@ -25,41 +25,43 @@ _PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"  # dagster-dbt's DbtProject default target path
 
 
-def dbt_project() -> DbtProject:
+def dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
     """The project as dagster-dbt sees it. Parsing uses the checked-in ``profiles.yml`` (target ``polars``, no
     connection is opened); runs use the profile :func:`write_profiles` writes for the configured engine."""
     from dagster_dbt import DbtProject
 
-    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="polars")
+    return DbtProject(project_dir=project_dir, profiles_dir=project_dir, target="polars")
 
 
-def manifest_path() -> Path:
+def manifest_path(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     """The parsed manifest, parsed again whenever a model, macro, test or the project file is newer than it (a fresh
-    checkout, CI, an analyst's new model under ``make dev``). Concurrent processes parse once: the first holds a
-    lock on the target folder, the others wait and find the manifest fresh. A fresh manifest costs no dbt import."""
-    if not _stale(MANIFEST_PATH):
-        return MANIFEST_PATH
+    checkout, CI, an analyst's new model under ``make dev``: what dagster-dbt's ``prepare_if_dev`` does, in every
+    process, because a fresh manifest costs one ``stat`` per project file and no dbt import). Concurrent processes
+    parse once: the first holds a lock on the target folder, the others wait and find the manifest fresh."""
+    manifest = project_dir / "target" / "manifest.json"  # dagster-dbt's DbtProject default target path
+    if not _stale(manifest, project_dir):
+        return manifest
     from filelock import FileLock
 
     from medlake.dbt.cli_resource import MedlakeDbtCliResource
 
-    MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(MANIFEST_PATH.parent / ".parse.lock"):
-        if _stale(MANIFEST_PATH):
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(manifest.parent / ".parse.lock"):
+        if _stale(manifest, project_dir):
             # dagster-dbt's preparer runs the `dbt` found on PATH; a venv that is not activated has none there
-            project = dbt_project()
+            project = dbt_project(project_dir)
             dbt = MedlakeDbtCliResource(project_dir=project, dbt_executable=dbt_executable())
             dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-    return MANIFEST_PATH
+    return manifest
 
 
-def _stale(manifest: Path) -> bool:
+def _stale(manifest: Path, project_dir: Path) -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
     for folder in ("models", "macros", "tests", "seeds", "snapshots", "analyses"):
-        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.suffix in _PROJECT_SUFFIXES)
+        sources.extend(p for p in (project_dir / folder).rglob("*") if p.suffix in _PROJECT_SUFFIXES)
     return any(p.stat().st_mtime > built for p in sources if p.exists())
 
 

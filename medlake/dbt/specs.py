@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dagster import AssetCheckSpec, AssetDep, AssetKey, AssetSpec
 from dagster_shared.serdes import deserialize_value, serialize_value
 
-from medlake.dbt.project import manifest_path
+from medlake.dbt.project import DBT_PROJECT_DIR, manifest_path
 
 if TYPE_CHECKING:
     from dagster import AssetsDefinition
@@ -95,10 +95,10 @@ def _from_json(raw: Mapping[str, Any]) -> ThemeSpecs:
     return ThemeSpecs(raw["name"], specs, checks, dict(raw["op_tags"]))
 
 
-def _computed() -> dict[str, Any]:
+def _computed(project_dir: Path) -> dict[str, Any]:
     from medlake.dbt.translator import dbt_theme_assets  # dagster-dbt and dbt-core: the slow path
 
-    return _to_json(dbt_theme_assets())
+    return _to_json(dbt_theme_assets(project_dir))
 
 
 def _store(path: Path, payload: Mapping[str, Any]) -> None:
@@ -111,15 +111,16 @@ def _store(path: Path, payload: Mapping[str, Any]) -> None:
         pass
 
 
-def theme_specs() -> ThemeSpecs:
-    """The themes' specs from the cache beside the manifest, recomputed by dagster-dbt when stale."""
-    manifest = manifest_path()
+def theme_specs(project_dir: Path = DBT_PROJECT_DIR) -> ThemeSpecs:
+    """The themes' specs from the cache beside the manifest, recomputed by dagster-dbt when stale (and the manifest
+    parsed again first when a project file is newer than it, see :func:`~medlake.dbt.project.manifest_path`)."""
+    manifest = manifest_path(project_dir)
     cache_file, key = manifest.with_name("medlake_theme_specs.json"), _cache_key(manifest)
     try:
         cached = json.loads(cache_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cached = {}
     if cached.get("key") != key:
-        cached = {"key": key, **_computed()}
+        cached = {"key": key, **_computed(project_dir)}
         _store(cache_file, cached)
     return _from_json(cached)

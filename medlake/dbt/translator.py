@@ -7,12 +7,13 @@ dbt (:mod:`medlake.dbt.build`) and the one-off refresh of the theme specs cached
 
 from collections.abc import Iterator, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
-from medlake.dbt.project import manifest_path
+from medlake.dbt.project import DBT_PROJECT_DIR, manifest_path
 from medlake.layers import Layer
 
 __all__ = ["THEME_ASSETS_NAME", "MedlakeDbtTranslator", "dbt_theme_assets"]
@@ -33,12 +34,12 @@ class MedlakeDbtTranslator(DagsterDbtTranslator):
 
 
 @cache
-def dbt_theme_assets() -> AssetsDefinition:
+def dbt_theme_assets(project_dir: Path = DBT_PROJECT_DIR) -> AssetsDefinition:
     """The subject themes exactly as ``@dbt_assets`` defines them (specs, checks, and the manifest and translator
     dagster-dbt reads back when it runs dbt). Its body never runs: ``assets.themes`` executes the themes."""
 
     @dbt_assets(
-        manifest=manifest_path(),
+        manifest=manifest_path(project_dir),
         dagster_dbt_translator=MedlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
         name=THEME_ASSETS_NAME,
     )

@@ -8,7 +8,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "operator": ["QualityGateError", "QualityOperator"],
         "runner": [
-            "CheckResult", "QualityRunError", "RESULTS_TABLE", "append_results", "failing_rows", "flag_rows",
+            "CheckResult", "QualityRunError", "RESULTS_TABLE", "append_results", "flag_rows",
             "run_checks", "run_contract", "table_contract"
         ],
     },

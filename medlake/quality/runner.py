@@ -34,7 +34,6 @@ __all__ = [
     "CheckResult",
     "QualityRunError",
     "append_results",
-    "failing_rows",
     "flag_rows",
     "flag_session_rows",
     "open_table",
@@ -46,7 +45,6 @@ __all__ = [
 
 RESULTS_TABLE = ("quality", "check_results")
 REJECT_REASON = "_reject_reason"
-_ROW = "__medlake_row"
 # missing_count comes last: invalid and duplicate checks report it too
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _COUNT_KEYS = ("failed_rows_count", "invalid_count", "duplicate_count", "missing_count")
@@ -217,29 +215,6 @@ def flag_session_rows(con: SqlSession, table: str, rules: list[Rule]) -> nw.Lazy
     cases = " ".join(f"WHEN coalesce(({r.predicate}), false) THEN '{_sql_text(r.rule_id)}'" for r in row_rules)
     reason = f"CASE {cases} END" if cases else "CAST(NULL AS VARCHAR)"
     return con.frame(f'SELECT *, {reason} AS {REJECT_REASON} FROM main."{table}"')
-
-
-def failing_rows(data: pa.Table, table: str, rules: list[Rule]) -> dict[str, list[int]]:
-    """Row positions of ``data`` failing each row-level rule (every rule a row fails, unlike :func:`flag_rows`),
-    selected with the rules' SQL predicates on DuckDB; for analysing where defects land."""
-    from medlake.engine.polars_engine import PolarsEngine
-
-    row_rules = [r for r in rules if r.predicate]
-    if not row_rules:
-        return {}
-    numbered = data.append_column(_ROW, pa.array(range(data.num_rows), pa.int64()))
-    con = PolarsEngine().check_session(table, numbered, drop=(PARTITION_COLUMN,))
-    try:
-        register_lookups(con, table, row_rules)
-        out: dict[str, list[int]] = {}
-        for rule in row_rules:
-            # predicates may be window functions (duplicates), which a WHERE clause cannot hold: flag, then filter
-            sql = (f'SELECT {_ROW} FROM (SELECT {_ROW}, ({rule.predicate}) AS _failed FROM main."{table}") '
-                   f"WHERE _failed ORDER BY {_ROW}")
-            out[rule.rule_id] = [int(r[0]) for r in con.execute(sql)]
-        return out
-    finally:
-        con.close()
 
 
 def _sql_text(value: str) -> str:

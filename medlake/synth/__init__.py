@@ -8,6 +8,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "config": ["DefectRates", "SynthConfig", "SynthConfigError", "SynthReport"],
+        "dwd": ["synthetic_dwd"],
         "generator": ["generate"],
+        "register": ["SyntheticRegister", "synthetic_register"],
     },
 )

@@ -30,3 +30,4 @@ def init_command(
     for path in written:
         typer.echo(f"wrote {path}")
     typer.echo(f"{len(specs)} workflow(s) in {directory}: {', '.join(s.name for s in specs)}")
+    typer.echo(f"the pipeline runs them with MEDLAKE_WORKFLOWS={directory}")

@@ -49,7 +49,7 @@ def test_defaults_without_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     current = settings()
     assert current.spark == SparkSettings() and current.lineage == LineageSettings() and current.secrets == ()
     assert current.dagster_home == tmp_path / "dagster"
-    assert current.workflows == Path(__file__).resolve().parents[2] / "workflows"
+    assert current.workflows == Path(__file__).resolve().parents[2] / "medlake" / "workflows" / "templates"
 
 
 def test_settings_round_trip_through_the_lake_resource(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""Throughput of the transcode operator on generated order lines (no files needed, nothing downloaded)."""
+"""``python -m medlake.bench transcode``: throughput of the transcode operator on generated order lines (no files
+needed, nothing downloaded)."""
 
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,10 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
+from medlake.bench.measure import timed
 from medlake.config import Settings
 from medlake.engine.polars_engine import PolarsEngine
-from medlake.operators.base import OperatorContext
+from medlake.operators.base import OperatorContext, OperatorResult
 from medlake.transcode.mappings import FrameMappings
 from medlake.transcode.operator import TranscodeOperator
 
@@ -70,10 +71,12 @@ def bench_transcode(rows: int, *, codes: int = 5_000, unmapped_share: float = 0.
     with tempfile.TemporaryDirectory(prefix="medlake-bench-") as home:
         engine = PolarsEngine()
         ctx = OperatorContext(engine=engine, settings=Settings(home=Path(home)), table="bench.order_item")
-        started = time.perf_counter()
-        result = operator.run(nw.from_native(orders.lazy()), ctx)
-        out_rows = engine.to_arrow(result.frame).num_rows
-        seconds = time.perf_counter() - started
+
+        def transcode() -> tuple[OperatorResult, int]:
+            result = operator.run(nw.from_native(orders.lazy()), ctx)
+            return result, engine.to_arrow(result.frame).num_rows
+
+        seconds, (result, out_rows) = timed(transcode)
     join_seconds = result.metrics["seconds_join"]
     return {
         "rows": rows,

@@ -1,22 +1,23 @@
-"""Benchmark the EMPI against synthetic truth: pairwise precision/recall/F1, wall time, peak RSS, incremental."""
+"""``python -m medlake.bench empi``: the EMPI against synthetic truth (:func:`medlake.synth.synthetic_register`):
+pairwise precision/recall/F1, wall time, peak RSS, an incremental load. ``python -m medlake.bench.empi N --backend
+spark`` links on the Spark backend instead."""
 
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from medlake.bench.measure import peak_rss_mb, timed
 from medlake.config import ENGINES
 from medlake.empi.index import MasterPatientIndex
 from medlake.empi.model import ModelSettings
 from medlake.empi.operator import DWD_PATIENT_FIELDS
-from medlake.empi.synthetic import synthetic_register
+from medlake.synth.register import synthetic_register
 
 __all__ = ["bench_empi", "pairwise_quality"]
 
@@ -36,13 +37,8 @@ def pairwise_quality(assignments: pl.DataFrame, truth: pl.DataFrame) -> dict[str
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-
-
 def _register(n_records: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Records and truth from this package's generator (pass your own to bench_empi for medlake.synth data)."""
+    """Records and truth from :func:`medlake.synth.synthetic_register` (pass your own to bench_empi)."""
     reg = synthetic_register(n_records, seed=seed)
     record_id = pl.col("institution_code") + ":" + pl.col("patient_id")
     return reg.records.with_columns(record_id=record_id), reg.truth.with_columns(record_id=record_id)
@@ -75,13 +71,10 @@ def bench_empi(
     engine.splink((model_settings or ModelSettings()).splink_options()).close()
     with tempfile.TemporaryDirectory(prefix="medlake-empi-bench-") as scratch:
         mpi = MasterPatientIndex(store_dir or Path(scratch), model_settings=model_settings, engine=engine)
-        started = time.perf_counter()
-        full = mpi.link(base, DWD_PATIENT_FIELDS, batch_id="bench-full")
-        full_seconds = time.perf_counter() - started
+        full_seconds, full = timed(lambda: mpi.link(base, DWD_PATIENT_FIELDS, batch_id="bench-full"))
         quality = pairwise_quality(full.assignments, truth)
-        started = time.perf_counter()
-        inc = mpi.link(extra, DWD_PATIENT_FIELDS, batch_id="bench-incremental") if incremental else None
-        inc_seconds = time.perf_counter() - started if inc else 0.0
+        inc_seconds, inc = (timed(lambda: mpi.link(extra, DWD_PATIENT_FIELDS, batch_id="bench-incremental"))
+                            if incremental else (0.0, None))
         after = pairwise_quality(mpi.assignments(), truth) if inc else quality
     return {
         "backend": backend,
@@ -94,12 +87,12 @@ def bench_empi(
         "incremental_seconds": round(inc_seconds, 2),
         "incremental_merges": inc.merges if inc else 0,
         "f1_after_incremental": after["f1"],
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m medlake.empi.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m medlake.bench.empi", description=__doc__)
     parser.add_argument("records", type=int, nargs="?", default=100_000)
     parser.add_argument("--incremental", type=int, default=10_000)
     parser.add_argument("--backend", choices=ENGINES, default="polars",

@@ -1,29 +1,21 @@
-"""How many checks the standards generate, and how long Soda takes to run all of them over N DWD rows.
-
-The data is synthetic and DWD-shaped (typed columns, valid ID numbers, a few rows broken on purpose), generated
-here with numpy/polars so the bench needs nothing else. ``rows`` is spread over the six DWD tables.
-"""
+"""DWD-shaped synthetic rows, straight into a frame: typed columns, valid ID numbers, codes from the standards'
+mapping tables and reference catalogues. Where :func:`medlake.synth.generate` writes what institutions deliver to
+the landing zone (text, defects, truth), this gives what the DWD holds after typing, for exercising checks and
+operators without the ODS/DWD round trip; callers break rows on purpose."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
-from medlake.quality.runner import run_contract
 from medlake.reference import lab_tests
-from medlake.standards.contracts import render_contract
 from medlake.standards.registry import Registry, dwd_columns
-from medlake.standards.rules import derive_rules
 
-__all__ = ["SHARES", "bench_checks", "synthetic_dwd"]
+__all__ = ["synthetic_dwd"]
 
-SHARES = {"patient": 0.10, "encounter": 0.15, "diagnosis": 0.20, "order_item": 0.30, "lab_result": 0.15,
-          "settlement": 0.10}
 _HOSPITALS = ("H33010200001", "H33010200002", "H33010600003", "H33010800004")
 _REGIONS = ("330102", "330105", "330106", "330108", "330109", "330110", "110108", "310104")
 _ICD = ("I10", "E11.9", "J06.9", "J18.9", "I25.1", "K29.7", "M54.5", "N39.0")
@@ -61,7 +53,7 @@ def _load_columns(frame: pl.DataFrame, institution: pl.Series | str) -> pl.DataF
     return frame.with_columns(
         institution_code=inst,
         updated_at=pl.lit(datetime(2024, 11, 1)),
-        _batch_id=pl.lit("bench-batch-0001"),
+        _batch_id=pl.lit("synth-batch-0001"),
         _loaded_at=pl.lit(datetime.now()),
     )
 
@@ -147,40 +139,3 @@ def _frame(table: str, n: int, rng: np.random.Generator) -> pl.DataFrame:
 def synthetic_dwd(table: str, rows: int, seed: int = 7) -> pl.DataFrame:
     """``rows`` DWD-shaped rows of ``table``, valid against the standards (callers break rows on purpose)."""
     return _frame(table, rows, np.random.default_rng(seed))
-
-
-def bench_checks(rows: int, *, version: str | None = None, by_institution: bool = True) -> dict[str, Any]:
-    """Generated check counts, and seconds to run every check over ``rows`` rows spread over the DWD tables."""
-    registry = Registry.load(version)
-    per_table: dict[str, Any] = {}
-    types: set[str] = set()
-    categories: dict[str, int] = {}
-    total_checks, total_seconds = 0, 0.0
-    for table in registry.tables:
-        rules = derive_rules(registry, table)
-        types |= {r.check_type for r in rules}
-        for r in rules:
-            categories[r.category] = categories.get(r.category, 0) + 1
-        n = max(1, int(rows * SHARES.get(table, 0.1)))
-        data = synthetic_dwd(table, n).to_arrow()
-        started = time.perf_counter()
-        results = run_contract(table, data, render_contract(registry, table), by_institution=by_institution)
-        seconds = time.perf_counter() - started
-        total_checks += len(rules)
-        total_seconds += seconds
-        per_table[table] = {
-            "rows": n, "checks": len(rules), "seconds": round(seconds, 3),
-            "outcomes": {o: sum(1 for r in results if r.outcome == o) for o in ("pass", "warn", "fail", "error")},
-        }
-    return {
-        "standard_version": registry.version, "rows": rows, "checks": total_checks,
-        "check_types": len(types), "categories": categories, "seconds": round(total_seconds, 3),
-        "tables": per_table,
-    }
-
-
-if __name__ == "__main__":  # pragma: no cover - manual figure
-    import json
-    import sys
-
-    print(json.dumps(bench_checks(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000), indent=2))

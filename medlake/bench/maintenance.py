@@ -14,14 +14,13 @@ import os
 import random
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 
+from medlake.bench.measure import timed
 from medlake.config import Settings
 from medlake.engine import Engine, get_engine
 from medlake.lake.dwd import load_dwd_table
@@ -36,7 +35,6 @@ _INSURER = "YB330100"
 _START = date(2026, 1, 1)
 _REVISED_SHARE = 0.2
 _LOOKUPS = 5
-T = TypeVar("T")
 
 
 def _settlements(ids: list[int], day: int, revision: int) -> pl.DataFrame:
@@ -78,12 +76,6 @@ def _deliver(settings: Settings, day: int, rows: pl.DataFrame) -> None:
                                     f"{folder.name}T23:30:00", (entry,)))
 
 
-def _timed(call: Callable[[], T]) -> tuple[float, T]:
-    start = time.perf_counter()
-    result = call()
-    return time.perf_counter() - start, result
-
-
 def _read_seconds(path: str, keys: list[str]) -> dict[str, Any]:
     """Full scan (count + fund sum, median of 3 after one untimed warm-up) and point lookups by ``setl_id``
     (median over the keys)."""
@@ -91,10 +83,10 @@ def _read_seconds(path: str, keys: list[str]) -> dict[str, Any]:
         return pl.scan_delta(path).select(pl.len(), pl.col("fund_paid").cast(pl.Decimal(28, 4)).sum()).collect()
 
     total = scan()
-    scans = [_timed(scan)[0] for _ in range(3)]
+    scans = [timed(scan)[0] for _ in range(3)]
     lookups = []
     for key in keys:
-        seconds, found = _timed(lambda key=key: pl.scan_delta(path).filter(pl.col("setl_id") == key).collect())
+        seconds, found = timed(lambda key=key: pl.scan_delta(path).filter(pl.col("setl_id") == key).collect())
         lookups.append(seconds)
         assert found.height >= 1, f"setl_id {key} not found in {path}"
     return {"rows": int(total.item(0, 0)), "full_scan_seconds": round(statistics.median(scans), 4),
@@ -106,7 +98,7 @@ def _maintained(engine: Engine, settings: Settings, layer: str, name: str, keys:
     path = str(settings.table_path(layer, name))
     stats, reads = engine.table_stats(path), _read_seconds(path, keys)
     target = MaintenanceTarget(layer, name, path, zorder_columns(layer, name))
-    seconds, report = _timed(lambda: maintain_table(engine, settings, target))
+    seconds, report = timed(lambda: maintain_table(engine, settings, target))
     after = _read_seconds(path, keys)
     assert after["rows"] == reads["rows"]
     return {
@@ -130,11 +122,11 @@ def bench_maintenance(rows_per_day: int = 30_000, days: int = 30) -> dict[str, A
     return figures
 
 
-def _bench(settings: Settings, rows_per_day: int, days: int, revised_share: float) -> dict[str, Any]:
-    engine = get_engine("polars")
+def _build(engine: Engine, settings: Settings, rows_per_day: int, days: int, revised_share: float,
+           rng: random.Random) -> int:
+    """Deliver, land and MERGE ``days`` daily increments; the number of settlement ids used."""
     spec = source("settlement")
-    rng = random.Random(7)
-    next_id, recent, start = 0, [], time.perf_counter()
+    next_id, recent = 0, []
     for day in range(days):
         revised = rng.sample(recent, min(int(rows_per_day * revised_share), len(recent)))
         fresh = list(range(next_id, next_id + rows_per_day - len(revised)))
@@ -144,9 +136,15 @@ def _bench(settings: Settings, rows_per_day: int, days: int, revised_share: floa
         load_source_table(engine, settings, spec)
         load_dwd_table(engine, settings, spec)
         recent = fresh
-    build = time.perf_counter() - start
-    keys = [str(k).zfill(12) for k in rng.sample(range(next_id), _LOOKUPS)]
+    return next_id
+
+
+def _bench(settings: Settings, rows_per_day: int, days: int, revised_share: float) -> dict[str, Any]:
+    engine = get_engine("polars")
+    rng = random.Random(7)
+    build, ids = timed(lambda: _build(engine, settings, rows_per_day, days, revised_share, rng))
+    keys = [str(k).zfill(12) for k in rng.sample(range(ids), _LOOKUPS)]
     return {
         "revised_share": revised_share, "build_seconds": round(build, 1),
-        "dwd_settlement": _maintained(engine, settings, "dwd", spec.name, keys),
+        "dwd_settlement": _maintained(engine, settings, "dwd", "settlement", keys),
     }

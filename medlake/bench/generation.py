@@ -1,11 +1,11 @@
-"""Generation benchmark: ``bench_generation(1_000_000)`` → seconds, rows per table, peak RSS."""
+"""``python -m medlake.bench generation``: synthetic deliveries of N encounters → seconds, rows per table, peak RSS."""
 
 from __future__ import annotations
 
-import resource
-import sys
 import tempfile
 from pathlib import Path
+
+from medlake.bench.measure import peak_rss_mb
 
 __all__ = ["bench_generation"]
 
@@ -29,8 +29,6 @@ def bench_generation(encounters: int, *, days: int = 30, institutions: int = 10,
     with tempfile.TemporaryDirectory(prefix="medlake-bench-") as home:
         report = generate(config, Settings(home=Path(home)))
         landing_bytes = sum(p.stat().st_size for p in Path(home, "landing").rglob("*") if p.is_file())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
     return {
         "encounters": encounters,
         "seconds": report.seconds,
@@ -38,9 +36,6 @@ def bench_generation(encounters: int, *, days: int = 30, institutions: int = 10,
         "total_rows": sum(report.rows.values()),
         "files": report.files,
         "landing_mb": round(landing_bytes / 1e6, 1),
-        "peak_rss_mb": round(peak_mb, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
-
-if __name__ == "__main__":  # pragma: no cover - manual benchmark
-    print(bench_generation(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))

@@ -1,5 +1,6 @@
 """Engine parity: row counts and content checksums of every Delta table of a lake, computed the same way whichever
-engine wrote it, so two lakes built from the same input by different engines can be compared table by table.
+engine wrote it, so two lakes built from the same input by different engines can be compared table by table (the
+``spark_pipeline`` benchmark's ``lakes_identical``, and the parity, fault and object-store tests).
 
 A table's checksum is the SHA-256 of its canonical CSV: columns sorted by name, load-/run-time columns left out
 (:data:`RUNTIME_COLUMNS`), widths unified (any integer → Int64, float → Float64, decimal → Decimal(38, same
