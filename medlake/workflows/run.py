@@ -55,7 +55,7 @@ def run_workflow(
 def _run_steps(spec: WorkflowSpec, engine: Engine, settings: Settings, run_id: str, log: Any) -> WorkflowRun:
     frame = engine.read(str(settings.table_path(*spec.source_parts)))
     ctx = OperatorContext(engine=engine, settings=settings, table=spec.source.replace("/", "."), run_id=run_id,
-                          log=log)
+                          log=log, target=spec.target.replace("/", "."))
     reports: list[StepReport] = []
     for i, step in enumerate(spec.steps):
         try:
