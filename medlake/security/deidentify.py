@@ -56,6 +56,7 @@ __all__ = [
     "Purpose",
     "RiskReport",
     "generalise",
+    "mask_inconsistencies",
     "measure_risk",
     "purposes",
     "record_risk",
@@ -426,3 +427,37 @@ def risk_history(engine: Engine, settings: Settings, table: str | None = None) -
     return sorted((r for r in rows if table is None or r["table"] == table), key=lambda r: r["measured_at"],
                   reverse=True)
 
+
+
+# ---- consistency of the masking rules across columns -----------------------------------------------------------
+
+# What a partially masked ID number keeps (region code of the county, birth year), and the column that carries each.
+_ID_REVEALS = (("region", "region_code", "prefecture"), ("birth", "birth_date", "year"))
+
+
+def mask_inconsistencies(steps: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Where a workflow's masking lets one column reveal what another generalises or removes: a ``partial`` ID
+    number keeps the county code and the birth year, so a region code generalised beyond the county (or removed)
+    and a birth date removed are given away by it, unless a later ``deidentify`` step declares the ID number with
+    role ``id_number`` (which generalises its parts with those columns). ``steps``: (operator, config) in order."""
+    from medlake.masking import MaskConfig
+
+    found: list[str] = []
+    for index, (kind, config) in enumerate(steps):
+        if kind != "mask":
+            continue
+        rules = {r.column: r for r in MaskConfig.from_mapping(config).rules}
+        later = [c for k, c in steps[index + 1:] if k == "deidentify"]
+        for column, rule in rules.items():
+            if rule.method != "partial" or rule.format != "id_number":
+                continue
+            if any(dict(c.get("quasi_identifiers", {})).get(column) == "id_number" for c in later):
+                continue
+            for part, other, coarser in _ID_REVEALS:
+                companion = rules.get(other)
+                if companion is None:
+                    continue
+                if companion.method in ("drop", "hash") or (part == "region" and companion.format == coarser):
+                    found.append(f"steps[{index}]: {column} (partial) keeps the {LEVELS[part][0]} of {part} that "
+                                 f"{other} ({companion.method}) does not release")
+    return found

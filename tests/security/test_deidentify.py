@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import narwhals as nw
 import numpy as np
 import polars as pl
@@ -92,3 +94,22 @@ def test_deidentify_refuses_a_weaker_k_than_the_purpose() -> None:
         DeidentifyOperator.from_config({"purpose": "fun", "quasi_identifiers": {"a": "sex"}})
     with pytest.raises(PolicyError, match="role 'zip'"):
         DeidentifyOperator.from_config({"purpose": "research", "quasi_identifiers": {"a": "zip"}})
+
+
+def test_shipped_workflows_mask_consistently() -> None:
+    from medlake.security.deidentify import mask_inconsistencies
+    from medlake.workflows.spec import load_workflows
+
+    for folder in (Path("workflows"), Path("medlake/workflows/templates")):
+        for spec in load_workflows(folder):
+            assert mask_inconsistencies([(s.operator, s.config) for s in spec.steps]) == [], spec.file
+
+
+def test_partial_id_with_generalised_region_is_inconsistent() -> None:
+    from medlake.security.deidentify import mask_inconsistencies
+
+    mask = ("mask", {"columns": {"id_number": "partial", "region_code": "generalize", "birth_date": "drop"}})
+    found = mask_inconsistencies([mask])
+    assert len(found) == 2 and "region_code (generalize)" in found[0] and "birth_date (drop)" in found[1]
+    fixed = ("deidentify", {"purpose": "research", "quasi_identifiers": {"id_number": "id_number"}})
+    assert mask_inconsistencies([mask, fixed]) == []
