@@ -30,7 +30,6 @@ class OperatorContext:
     table: str  # logical name of the table being processed, e.g. "dwd.patient"
     run_id: str = ""
     log: Any = None  # a Dagster log manager or a logging.Logger
-    target: str = ""  # logical name of the table a workflow writes, e.g. "research.hospital_patient_deidentified"
 
 
 @dataclass

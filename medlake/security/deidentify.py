@@ -60,6 +60,7 @@ __all__ = [
     "measure_risk",
     "purposes",
     "record_risk",
+    "record_step_risk",
     "risk_history",
 ]
 
@@ -349,8 +350,6 @@ class DeidentifyOperator:
             "records_suppressed": suppressed, "suppression_share": round(suppressed / rows, 4) if rows else 0.0,
             "before": before.to_dict(), "after": after.to_dict(),
         }
-        if ctx.target:
-            record_risk(ctx.engine, ctx.settings, ctx.target, purpose.name, after, metrics, run_id=ctx.run_id)
         return OperatorResult(frame=kept, rows_in=rows, rows_out=after.records, status=status, metrics=metrics)
 
     def _search(self, data: nw.LazyFrame, dimensions: Sequence[str], start: Mapping[str, int],
@@ -413,9 +412,26 @@ def record_risk(engine: Engine, settings: Settings, table: str, purpose: str, re
         "levels": ",".join(f"{d}={v}" for d, v in dict(extra.get("levels", {})).items()), "run_id": run_id,
         "measured_at": datetime.now(UTC),
     }
+    _append_risk(engine, settings, row)
+
+
+def record_step_risk(engine: Engine, settings: Settings, table: str, metrics: Mapping[str, Any],
+                     *, run_id: str = "") -> None:
+    """Record what a ``deidentify`` step reported (its metrics) for the extract ``table`` it produced."""
+    after = dict(metrics["after"])
+    report = RiskReport(
+        quasi_identifiers=tuple(after["quasi_identifiers"]), records=after["records"],
+        equivalence_classes=after["equivalence_classes"], k=after["k"], unique_records=after["unique_records"],
+        records_below=after["records_below"], target_k=after["target_k"], l_diversity=after["l_diversity"],
+        sensitive=tuple(after["sensitive"]),
+    )
+    record_risk(engine, settings, table, str(metrics["purpose"]), report, metrics, run_id=run_id)
+
+
+def _append_risk(engine: Engine, settings: Settings, row: Mapping[str, Any]) -> None:
     location = str(settings.table_path(*RISK_TABLE))
-    engine.append(engine.from_arrow(pa.Table.from_pylist([row], schema=_RISK_SCHEMA)), location,
-                  metadata={"writer": "medlake.security.deidentify", "table": table})
+    engine.append(engine.from_arrow(pa.Table.from_pylist([dict(row)], schema=_RISK_SCHEMA)), location,
+                  metadata={"writer": "medlake.security.deidentify", "table": str(row["table"])})
 
 
 def risk_history(engine: Engine, settings: Settings, table: str | None = None) -> list[dict[str, Any]]:

@@ -48,8 +48,7 @@ def test_measure_risk_counts_classes_and_uniques() -> None:
 
 def _research_extract(settings: Settings) -> tuple[object, nw.LazyFrame, OperatorContext]:
     engine = get_engine("polars")
-    ctx = OperatorContext(engine=engine, settings=settings, table="dwd.patient", run_id="r1",
-                          target="research.patient_deidentified")
+    ctx = OperatorContext(engine=engine, settings=settings, table="dwd.patient", run_id="r1")
     masked = MaskOperator.from_config({"columns": {
         "patient_id": "keep", "id_number": "partial", "birth_date": "generalize", "region_code": "generalize",
     }}).run(nw.from_native(_patients().lazy()), ctx).frame
@@ -64,7 +63,7 @@ def test_partial_masking_alone_is_re_identifiable(lake_settings: Settings) -> No
 
 
 def test_deidentify_reaches_k_with_consistent_columns(lake_settings: Settings) -> None:
-    engine, masked, ctx = _research_extract(lake_settings)
+    _, masked, ctx = _research_extract(lake_settings)
     operator = DeidentifyOperator.from_config({
         "purpose": "research", "sensitive": ["diag_code"],
         "quasi_identifiers": {"id_number": "id_number", "sex_code": "sex", "birth_date": "year",
@@ -83,8 +82,26 @@ def test_deidentify_reaches_k_with_consistent_columns(lake_settings: Settings) -
     assert (region_of_id == out["region_code"]).all() or out["region_code"].is_null().all()
     years = out.select(pl.col("id_number").str.slice(6, 4), pl.col("birth_date"))
     assert years.height and all(str(b).startswith(y.rstrip("*")) for y, b in years.iter_rows() if b is not None)
-    [recorded] = risk_history(engine, lake_settings, "research.patient_deidentified")  # type: ignore[arg-type]
-    assert recorded["k"] == after.k and recorded["purpose"] == "research" and recorded["run_id"] == "r1"
+
+
+def test_workflow_run_records_the_risk_of_its_extract(lake_settings: Settings, tmp_path: Path) -> None:
+    from medlake.workflows.run import run_workflow
+    from medlake.workflows.spec import load_workflow
+
+    engine = get_engine("polars")
+    engine.overwrite(engine.from_arrow(_patients().to_arrow()), str(lake_settings.table_path("dwd", "patient")))
+    path = tmp_path / "research.yaml"
+    path.write_text(
+        "name: research_test\nscenario: hospital\nsource: dwd/patient\ntarget: research/patient_test\n"
+        "steps:\n  - operator: mask\n    columns: {id_number: partial, birth_date: generalize, region_code: generalize,"
+        " patient_id: drop}\n  - operator: deidentify\n    purpose: research\n    quasi_identifiers:"
+        " {id_number: id_number, sex_code: sex, birth_date: year, region_code: region}\n", encoding="utf-8")
+    run = run_workflow(load_workflow(path), engine, lake_settings, run_id="r1")
+    step = run.steps[-1]
+    assert step.operator == "deidentify" and step.metrics["after"]["k"] >= 5  # in the run's metadata
+    [recorded] = risk_history(engine, lake_settings, "research.patient_test")  # and in the catalog
+    assert recorded["k"] == step.metrics["after"]["k"] and recorded["records"] == run.write.rows_written
+    assert recorded["purpose"] == "research" and recorded["run_id"] == "r1" and recorded["levels"]
 
 
 def test_deidentify_refuses_a_weaker_k_than_the_purpose() -> None:
