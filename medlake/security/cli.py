@@ -220,9 +220,9 @@ def risk_command(
     lake = _lake()
     rows = risk_history(lake.engine, lake.settings, table)
     if as_json:
-        print_json([{**r, "measured_at": r["measured_at"].isoformat()} for r in rows])
+        print_json([{**r, "checked_at": r["checked_at"].isoformat()} for r in rows])
         return
     _print_rows(["table", "purpose", "records", "k", "l", "unique", "suppressed", "levels", "measured"],
                 [[r["table"], r["purpose"], r["records"], r["k"], r["l_diversity"], r["unique_records"],
-                  r["records_suppressed"], r["levels"], r["measured_at"].strftime("%Y-%m-%d %H:%M")] for r in rows],
+                  r["records_suppressed"], r["levels"], r["checked_at"].strftime("%Y-%m-%d %H:%M")] for r in rows],
                 "re-identification risk (GB/T 37964)")

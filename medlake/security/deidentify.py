@@ -396,7 +396,7 @@ _RISK_SCHEMA = pa.schema([
     ("table", pa.string()), ("purpose", pa.string()), ("quasi_identifiers", pa.string()), ("records", pa.int64()),
     ("k", pa.int64()), ("l_diversity", pa.int64()), ("unique_records", pa.int64()), ("max_risk", pa.float64()),
     ("records_suppressed", pa.int64()), ("levels", pa.string()), ("run_id", pa.string()),
-    ("measured_at", pa.timestamp("us", tz="UTC")),
+    ("checked_at", pa.timestamp("us", tz="UTC")),
 ])
 
 
@@ -410,7 +410,7 @@ def record_risk(engine: Engine, settings: Settings, table: str, purpose: str, re
         "unique_records": report.unique_records, "max_risk": round(report.max_risk, 6),
         "records_suppressed": int(extra.get("records_suppressed", 0)),
         "levels": ",".join(f"{d}={v}" for d, v in dict(extra.get("levels", {})).items()), "run_id": run_id,
-        "measured_at": datetime.now(UTC),
+        "checked_at": datetime.now(UTC),
     }
     _append_risk(engine, settings, row)
 
@@ -440,7 +440,7 @@ def risk_history(engine: Engine, settings: Settings, table: str | None = None) -
     if not engine.exists(location):
         return []
     rows = engine.to_arrow(engine.read(location)).to_pylist()
-    return sorted((r for r in rows if table is None or r["table"] == table), key=lambda r: r["measured_at"],
+    return sorted((r for r in rows if table is None or r["table"] == table), key=lambda r: r["checked_at"],
                   reverse=True)
 
 
