@@ -126,8 +126,9 @@ def suggest_class(column: str, detection: Detection) -> tuple[Category, int]:
     if detection.pii_type is not None:
         return _PII_CLASS[PiiType(detection.pii_type)]
     lowered = column.lower()
-    for fragments, category, grade in _NAME_HINTS:
-        if any(f in lowered for f in fragments):
+    tokens = set(lowered.replace("-", "_").split("_"))
+    for fragments, category, grade in _NAME_HINTS:  # short fragments match whole words only ("age", not "stage")
+        if any(f in tokens if len(f) <= 3 else f in lowered for f in fragments):
             return category, grade
     return Category.MEDICAL_APPLICATION, 2
 
