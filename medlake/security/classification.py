@@ -110,7 +110,9 @@ _PII_CLASS: dict[PiiType, tuple[Category, int]] = {
 }
 # Column-name fragments → (category, grade) for columns without PII values, first match wins.
 _NAME_HINTS: tuple[tuple[tuple[str, ...], Category, int], ...] = (
-    (("patient_id", "person_id", "empi", "master_id", "psn_no"), Category.PERSONAL_ATTRIBUTES, 3),
+    # identifiers whose values are not (or no longer, once masked) personal information: still quasi-identifiers
+    (("patient_id", "person_id", "empi", "master_id", "psn_no", "id_number", "id_no", "idcard", "name", "phone",
+      "mobile", "tel", "address", "addr"), Category.PERSONAL_ATTRIBUTES, 3),
     (("birth", "sex", "gender", "age", "region", "ethnic", "marital", "occupation", "nation"),
      Category.PERSONAL_ATTRIBUTES, 3),
     (("notifiable", "case_report", "epidemic", "vaccin", "infect"), Category.PUBLIC_HEALTH, 3),

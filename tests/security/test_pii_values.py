@@ -52,4 +52,5 @@ def test_name_hints_match_whole_words_for_short_fragments() -> None:
     assert suggest_class("patient_age", none) == (Category.PERSONAL_ATTRIBUTES, 3)
     assert suggest_class("stage", none) == (Category.MEDICAL_APPLICATION, 2)
     assert suggest_class("diag_code", none) == (Category.HEALTH_STATUS, 3)
+    assert suggest_class("id_number", none) == (Category.PERSONAL_ATTRIBUTES, 3)  # masked values: still a QI
     assert suggest_class("anything", Detection(PiiType.BANK_CARD, 1.0)) == (Category.MEDICAL_PAYMENT, 4)
