@@ -31,13 +31,18 @@ def _lake() -> Any:
     return LakeResource.from_settings(settings())
 
 
-def _print_rows(headers: list[str], rows: list[list[Any]], title: str) -> None:
+def _print_rows(headers: list[str], rows: list[list[Any]], title: str, *, numbers: int = 0, text: str = "") -> None:
+    """A listing; the last ``numbers`` headers before the ``text`` column (if any) are right-aligned numbers."""
     from rich.console import Console
 
     from medlake.listing import Column, listing_table
 
+    kinds = {h: "number" for h in headers[len(headers) - numbers:]} if numbers else {}
+    if text:
+        kinds[text] = "text"
     console = Console()
-    console.print(listing_table([Column(h) for h in headers], rows, console=console, title=title))
+    console.print(listing_table([Column(h, kinds.get(h, "key")) for h in headers], rows,  # type: ignore[arg-type]
+                                console=console, title=title))
 
 
 def classify_command(
@@ -222,7 +227,7 @@ def risk_command(
     if as_json:
         print_json([{**r, "checked_at": r["checked_at"].isoformat()} for r in rows])
         return
-    _print_rows(["table", "purpose", "records", "k", "l", "unique", "suppressed", "levels", "measured"],
-                [[r["table"], r["purpose"], r["records"], r["k"], r["l_diversity"], r["unique_records"],
-                  r["records_suppressed"], r["levels"], r["checked_at"].strftime("%Y-%m-%d %H:%M")] for r in rows],
-                "re-identification risk (GB/T 37964)")
+    _print_rows(["table", "purpose", "levels", "records", "k", "l", "unique", "suppressed"],
+                [[r["table"], r["purpose"], r["levels"], r["records"], r["k"], r["l_diversity"], r["unique_records"],
+                  r["records_suppressed"]] for r in rows],
+                "re-identification risk (GB/T 37964)", numbers=5, text="levels")
