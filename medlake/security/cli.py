@@ -167,34 +167,30 @@ def approve_command(grant_id: str = typer.Argument(...), steward: str = typer.Op
                f"{grant.valid_until.isoformat()}")
 
 
-@access_app.command("reject")
-def reject_command(
-    grant_id: str = typer.Argument(...),
-    steward: str = typer.Option(..., "--steward"),
-    reason: str = typer.Option(..., "--reason"),
-) -> None:
-    """Reject a pending request, with the reason."""
+_STEWARD = typer.Option(..., "--steward")
+_REASON = typer.Option(..., "--reason")
+
+
+def _end_grant(decision: str, grant_id: str, steward: str, reason: str) -> None:
+    """Reject (a pending request) or revoke (an approved grant), with the reason."""
     try:
-        grant = _store().reject(grant_id, steward, reason)
+        grant = getattr(_store(), decision)(grant_id, steward, reason)
     except MedlakeError as exc:
         _fail(exc)
         return
-    typer.echo(f"{grant.grant_id} rejected: {reason}")
+    typer.echo(f"{grant.grant_id} {grant.status}: {reason}")
+
+
+@access_app.command("reject")
+def reject_command(grant_id: str = typer.Argument(...), steward: str = _STEWARD, reason: str = _REASON) -> None:
+    """Reject a pending request, with the reason."""
+    _end_grant("reject", grant_id, steward, reason)
 
 
 @access_app.command("revoke")
-def revoke_command(
-    grant_id: str = typer.Argument(...),
-    steward: str = typer.Option(..., "--steward"),
-    reason: str = typer.Option(..., "--reason"),
-) -> None:
+def revoke_command(grant_id: str = typer.Argument(...), steward: str = _STEWARD, reason: str = _REASON) -> None:
     """End an approved grant before it expires."""
-    try:
-        grant = _store().revoke(grant_id, steward, reason)
-    except MedlakeError as exc:
-        _fail(exc)
-        return
-    typer.echo(f"{grant.grant_id} revoked: {reason}")
+    _end_grant("revoke", grant_id, steward, reason)
 
 
 @access_app.command("list")
