@@ -46,7 +46,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Settings, 
         for name, (cfg, engine) in engines.items():
             patch.setenv("MEDLAKE_HOME", str(cfg.home))
             patch.setenv("MEDLAKE_ENGINE", name)
-SECRETS = {MASK_SALT: "workflow-parity-salt"}
+            done = {spec.name: run_workflow(spec, engine, cfg, run_id="parity", secrets=SECRETS)
+                    for spec in load_workflows(TEMPLATES_DIR)}
             out[name] = (cfg, done)
         return out
 

@@ -9,6 +9,7 @@ demo value): without it the mask steps fail and are listed under ``failed_steps`
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,16 @@ def bench_pipeline(encounters: int = 100_000, institutions: int = 10, days: int 
     engine; seconds of both, the slowest steps and any failure."""
     from dagster import DagsterInstance, materialize
 
-    from medlake.config import Settings
-    from medlake.definitions import defs
+    from medlake.config import settings as current_settings
+    from medlake.definitions import build_definitions
     from medlake.pipeline import step_seconds
     from medlake.resources import resources_for
     from medlake.synth import SynthConfig, generate
 
     home = Path(tempfile.mkdtemp(prefix="medlake-bench-")) / "medlake"
-    settings = Settings(home=home)
+    # the process's settings (its secrets, bound as EnvVars) on a scratch home
+    settings = replace(current_settings(), home=home, lake_uri=None, dagster_instance=None)
+    defs = build_definitions(settings)
     settings.dagster_home.mkdir(parents=True)
     config = SynthConfig(patients=max(encounters // 4, 10), days=days, institutions=institutions,
                          encounters=encounters, history_days=days, seed=1)

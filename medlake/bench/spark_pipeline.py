@@ -12,7 +12,6 @@ process's Dagster instance (``DagsterInstance.get()``), the definitions it loads
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,24 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from medlake.bench.measure import timed
-from medlake.config import Settings
+from medlake.config import MASK_SALT, Settings, child_environment
 from medlake.config import settings as current_settings
 
 __all__ = ["PIPELINE_SELECTION", "bench_pipeline"]
 
 PIPELINE_SELECTION = "*"  # every asset of the medlake_all job: the spine plus the scenario workflows
 _MATERIALIZE = (
-    "import json, sys; from pathlib import Path; from medlake.config import Settings; "
+    "import json, sys; from medlake.config import settings; "
     "from medlake.pipeline import materialize; "
-    "o = materialize(sys.argv[1], Settings(home=Path(sys.argv[2]), engine=sys.argv[3])); "
+    "o = materialize(sys.argv[1], settings()); "
     "print(json.dumps({'success': o.success, 'failed_steps': o.failed_steps, 'step_seconds': o.step_seconds}))"
 )
 
 
 def _materialize(settings: Settings, selection: str) -> tuple[float, dict[str, Any]]:
-    env = {**os.environ, "MEDLAKE_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home),
-           "MEDLAKE_ENGINE": settings.engine,
-           "MEDLAKE_MASK_SALT": os.environ.get("MEDLAKE_MASK_SALT") or "parity-salt"}
+    # the child reads its settings from this environment; the demo salt unless this process has one
+    salt = {} if MASK_SALT in current_settings().secrets else {MASK_SALT: "parity-salt"}
+    env = child_environment({"MEDLAKE_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home),
+                             "MEDLAKE_ENGINE": settings.engine, **salt})
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     with (settings.home / "run.log").open("w") as log:
         seconds, proc = timed(lambda: subprocess.run(
