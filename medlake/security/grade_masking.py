@@ -10,17 +10,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import narwhals as nw
 import yaml
 
 from medlake.masking import MaskConfig, MaskingConfigError
-from medlake.masking.hashing import hash_columns
 from medlake.masking.rules import GENERALIZERS, PARTIAL_MASKS
 from medlake.security.classification import ColumnClass
 from medlake.security.errors import PolicyError
 from medlake.security.grants import Grant
+
+if TYPE_CHECKING:
+    from medlake.engine import Engine
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -162,6 +164,7 @@ def mask_by_grade(
     grants: Sequence[Grant] = (),
     salt: str = "",
     *,
+    engine: Engine,
     policy: GradePolicy | None = None,
     resource: str | None = None,
     at: datetime | None = None,
@@ -170,7 +173,8 @@ def mask_by_grade(
 
     A column is left as stored when the role's clearance covers its grade (``classes[column].grade``; unclassified
     columns have the policy's ``unclassified_grade``) or an active grant on ``resource`` (default: the column's
-    table) covers that grade; otherwise its grade's method applies. ``salt`` is needed when a column is hashed."""
+    table) covers that grade; otherwise its grade's method applies. ``salt`` is needed when a column is hashed,
+    which ``engine`` (the frame's) does."""
     active = policy or default_policy()
     clearance = active.clearance_of(role)
     lazy, kind = _as_lazy(frame)
@@ -201,5 +205,5 @@ def mask_by_grade(
             hashed.append(column)
     if hashed and not salt:
         raise PolicyError(f"masking {', '.join(hashed)} by hash needs a salt; none was given")
-    masked = hash_columns(lazy.select(exprs), hashed, salt)
+    masked = engine.hash_columns(lazy.select(exprs), hashed, salt)
     return MaskedFrame(_give_back(masked, kind), tuple(unmasked), methods, tuple(sorted(used)))

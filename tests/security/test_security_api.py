@@ -24,6 +24,7 @@ from medlake.security import (
     mask_by_grade,
 )
 
+ENGINE = get_engine("polars")
 PATIENTS = pl.DataFrame({
     "patient_id": ["P001", "P002", "P003"],
     "name": ["张伟", "欧阳娜娜", "李秀英"],
@@ -105,7 +106,7 @@ def _classes() -> dict[str, ColumnClass]:
 
 def test_mask_by_grade_for_roles_and_grants(lake: tuple[object, Settings]) -> None:
     engine, settings = lake
-    analyst = mask_by_grade(PATIENTS, _classes(), "analyst", salt="s3cret")
+    analyst = mask_by_grade(PATIENTS, _classes(), "analyst", salt="s3cret", engine=ENGINE)
     out = analyst.frame
     assert isinstance(out, pl.DataFrame) and out.columns == PATIENTS.columns
     assert analyst.unmasked == ()
@@ -117,27 +118,28 @@ def test_mask_by_grade_for_roles_and_grants(lake: tuple[object, Settings]) -> No
     assert out["sex_code"].to_list() == [None, None, None]  # grade 5 → suppressed
     assert analyst.methods["id_number"] == "hash" and analyst.methods["sex_code"] == "suppress"
 
-    clinician = mask_by_grade(PATIENTS, _classes(), "clinician", salt="s3cret")
+    clinician = mask_by_grade(PATIENTS, _classes(), "clinician", salt="s3cret", engine=ENGINE)
     assert clinician.frame["id_number"].to_list() == PATIENTS["id_number"].to_list()
     assert "sex_code" not in clinician.unmasked and clinician.frame["sex_code"].null_count() == 3
 
     store = GrantStore(engine, settings)  # type: ignore[arg-type]
     gid = store.request("ana", "dwd.patient", 4, "study", datetime.now(UTC) + timedelta(hours=1))
     store.approve(gid, "steward.wang")
-    granted = mask_by_grade(PATIENTS.lazy(), _classes(), "analyst", store.active("ana", "dwd.patient"), "s3cret")
+    granted = mask_by_grade(PATIENTS.lazy(), _classes(), "analyst", store.active("ana", "dwd.patient"), "s3cret",
+                            engine=ENGINE)
     assert isinstance(granted.frame, pl.LazyFrame)
     assert set(granted.unmasked) == {"patient_id", "name", "id_number", "phone", "birth_date", "region_code"}
     assert granted.grants_used == (gid,)
-    expired = mask_by_grade(PATIENTS, _classes(), "analyst", store.active("ana", "dwd.patient"), "s3cret",
+    expired = mask_by_grade(PATIENTS, _classes(), "analyst", store.active("ana", "dwd.patient"), "s3cret", engine=ENGINE,
                             at=datetime.now(UTC) + timedelta(hours=2))
     assert expired.unmasked == ()
 
 
 def test_mask_by_grade_refuses_unknown_roles_and_missing_salt() -> None:
     with pytest.raises(PolicyError, match="unknown role 'intern'"):
-        mask_by_grade(PATIENTS, _classes(), "intern", salt="s")
+        mask_by_grade(PATIENTS, _classes(), "intern", salt="s", engine=ENGINE)
     with pytest.raises(PolicyError, match="needs a salt"):
-        mask_by_grade(PATIENTS, _classes(), "analyst")
+        mask_by_grade(PATIENTS, _classes(), "analyst", engine=ENGINE)
     with pytest.raises(PolicyError, match="grades"):
         GradePolicy.from_mapping({"roles": {r: 1 for r in ("clinician", "analyst", "fund_supervisor", "cdc_officer",
                                                            "data_steward", "admin")}, "grades": {1: "keep"}})
