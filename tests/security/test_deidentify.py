@@ -16,6 +16,7 @@ from medlake.masking import MaskOperator
 from medlake.operators.base import OperatorContext, StepStatus
 from medlake.security.deidentify import DeidentifyOperator, measure_risk, risk_history
 from medlake.security.errors import PolicyError
+from medlake.workflows.templates import TEMPLATES_DIR
 
 REGIONS = ["330102", "330105", "330106", "330203", "330204", "330302", "330402", "330502", "330602", "330702"]
 
@@ -117,7 +118,7 @@ def test_shipped_workflows_mask_consistently() -> None:
     from medlake.security.deidentify import mask_inconsistencies
     from medlake.workflows.spec import load_workflows
 
-    for folder in (Path("workflows"), Path("medlake/workflows/templates")):
+    for folder in (TEMPLATES_DIR,):
         for spec in load_workflows(folder):
             assert mask_inconsistencies([(s.operator, s.config) for s in spec.steps]) == [], spec.file
 
@@ -136,7 +137,7 @@ def test_research_extract_keeps_column_lineage_through_deidentify() -> None:
     from medlake.lineage.derivation import workflow_column_lineage
     from medlake.workflows.spec import load_workflow
 
-    spec = load_workflow(Path("workflows/hospital_patient_research.yaml"))
+    spec = load_workflow(TEMPLATES_DIR / "hospital" / "hospital_patient_research.yaml")
     lineage = workflow_column_lineage(spec, "/lake/dwd/patient", ["patient_id", "name", "id_number", "sex_code",
                                                                    "birth_date", "region_code", "address"])
     assert set(lineage) == {"patient_id", "id_number", "sex_code", "birth_date", "region_code"}
