@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 from urllib.parse import unquote, urlparse
@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "ENGINES",
     "LakePath",
+    "ServeSettings",
     "Settings",
     "armed_crash_point",
     "is_remote",
@@ -89,6 +90,36 @@ def subfolders(folder: LakePath) -> list[LakePath]:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """``medlake serve``: where it listens, whom it trusts, how hard it can be pushed (``MEDLAKE_SERVE_*``,
+    ``MEDLAKE_JWKS_URL``, ``MEDLAKE_JWT_*``, ``MEDLAKE_TOKEN_SECRET``, ``MEDLAKE_MASK_SALT``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # RS256 bearer tokens of an identity provider: verified against this JWKS (empty: only built-in tokens)
+    jwks_url: str = ""
+    jwt_issuer: str = ""  # expected ``iss`` of identity-provider tokens (empty: not checked)
+    jwt_audience: str = "medlake"  # expected ``aud`` of every token
+    jwt_role_claim: str = "roles"  # claim carrying the caller's role(s) in identity-provider tokens
+    # HS256 key of the built-in issuer; empty: a random key kept in $MEDLAKE_HOME/services/token_secret
+    token_secret: str = field(default="", repr=False)
+    token_minutes: int = 60
+    rate_per_minute: int = 600  # requests per user per minute; more get 429
+    max_body_bytes: int = 64 << 10
+    services_file: str = ""  # configured query services YAML (empty: the packaged medlake/services/services.yaml)
+    policy_file: str = ""  # casbin role -> service policy CSV (empty: the packaged medlake/services/policy.csv)
+    mask_salt: str = field(default="", repr=False)  # salt of masked hashes in responses (MEDLAKE_MASK_SALT)
+    audit_flush_seconds: float = 1.0
+    audit_batch_rows: int = 500
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"MEDLAKE_SERVE_PORT={self.port}: expected a TCP port 1..65535")
+        if self.rate_per_minute <= 0 or self.max_body_bytes <= 0 or self.token_minutes <= 0:
+            raise ConfigurationError("MEDLAKE_SERVE_RATE, MEDLAKE_SERVE_MAX_BODY and MEDLAKE_TOKEN_MINUTES must be > 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Root folder, engine and (optionally) where the lake lives. Every local path medlake writes is below
     ``home``; the lake is too unless ``lake_uri`` (``MEDLAKE_LAKE_URI``) names another folder or an object store."""
@@ -100,6 +131,7 @@ class Settings:
     # How far back every table can be read as of an earlier version (``MEDLAKE_TIME_TRAVEL_DAYS``): VACUUM never
     # deletes a data file, nor log cleanup a commit, that a version committed inside this window needs.
     time_travel_days: float = 7.0
+    serve: ServeSettings = field(default_factory=ServeSettings)  # ``medlake serve``
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -178,6 +210,33 @@ def _time_travel_days_from_env() -> float:
         raise ConfigurationError(f"MEDLAKE_TIME_TRAVEL_DAYS={value!r}: expected a number of days") from None
 
 
+def _int_from_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r}: expected a whole number") from None
+
+
+def _serve_from_env() -> ServeSettings:
+    env = os.environ
+    return ServeSettings(
+        host=env.get("MEDLAKE_SERVE_HOST", "").strip() or "127.0.0.1",
+        port=_int_from_env("MEDLAKE_SERVE_PORT", 8000),
+        jwks_url=env.get("MEDLAKE_JWKS_URL", "").strip(),
+        jwt_issuer=env.get("MEDLAKE_JWT_ISSUER", "").strip(),
+        jwt_audience=env.get("MEDLAKE_JWT_AUDIENCE", "").strip() or "medlake",
+        jwt_role_claim=env.get("MEDLAKE_JWT_ROLE_CLAIM", "").strip() or "roles",
+        token_secret=env.get("MEDLAKE_TOKEN_SECRET", ""),
+        token_minutes=_int_from_env("MEDLAKE_TOKEN_MINUTES", 60),
+        rate_per_minute=_int_from_env("MEDLAKE_SERVE_RATE", 600),
+        max_body_bytes=_int_from_env("MEDLAKE_SERVE_MAX_BODY", 64 << 10),
+        services_file=env.get("MEDLAKE_SERVICES_FILE", "").strip(),
+        policy_file=env.get("MEDLAKE_SERVE_POLICY", "").strip(),
+        mask_salt=env.get("MEDLAKE_MASK_SALT", ""),
+    )
+
+
 def settings() -> Settings:
     """Settings from ``MEDLAKE_HOME`` (default ``./.medlake``), ``MEDLAKE_ENGINE`` (default ``polars``),
     ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``), ``MEDLAKE_MAX_FILE_BYTES`` (default 256 MiB) and
@@ -185,7 +244,7 @@ def settings() -> Settings:
     home = Path(os.environ.get("MEDLAKE_HOME") or ".medlake").resolve()
     return Settings(home=home, engine=os.environ.get("MEDLAKE_ENGINE", "polars").strip().lower() or "polars",
                     lake_uri=_lake_uri_from_env(), max_file_bytes=_max_file_bytes_from_env(),
-                    time_travel_days=_time_travel_days_from_env())
+                    time_travel_days=_time_travel_days_from_env(), serve=_serve_from_env())
 
 
 def armed_crash_point() -> str:

@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_LOG_RETENTION_HOURS",
     "TEXT_FORMATS",
     "Engine",
+    "PointReader",
+    "ScanPointReader",
     "TableStats",
     "WriteResult",
     "commit_metadata_from_commit_info",
@@ -134,6 +136,30 @@ def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str
 
 
 @runtime_checkable
+class PointReader(Protocol):
+    """A long-lived handle on one Delta table for point lookups (a service keeps one per table and process)."""
+
+    def rows(self, where: Mapping[str, Iterable[Any]]) -> pa.Table:
+        """The rows whose column ``c`` is one of ``where[c]``, for every ``c`` (AND); the table's current version,
+        refreshed incrementally at most every ``refresh_seconds``."""
+        ...
+
+
+class ScanPointReader:
+    """A point reader through the engine's ordinary read (engines with no cheaper handle)."""
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self.engine = engine
+        self.path = path
+
+    def rows(self, where: Mapping[str, Iterable[Any]]) -> pa.Table:
+        frame = self.engine.read(self.path)
+        for column, values in where.items():
+            frame = frame.filter(nw.col(column).is_in(list(values)))
+        return self.engine.to_arrow(frame)
+
+
+@runtime_checkable
 class Engine(Protocol):
     """A compute engine bound to Delta tables by path. Frames cross this boundary as narwhals frames."""
 
@@ -178,6 +204,10 @@ class Engine(Protocol):
         ...
 
     def version(self, path: str) -> int | None: ...
+
+    def point_reader(self, path: str, *, refresh_seconds: float = 1.0) -> PointReader:
+        """A handle for repeated point lookups on the table at ``path`` (raises TableNotFoundError if absent)."""
+        ...
 
     def commit_metadata(self, path: str) -> dict[str, str]: ...
 

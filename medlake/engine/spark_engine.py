@@ -28,6 +28,7 @@ from medlake.config import Settings
 from medlake.engine.base import (
     DECIMAL,
     TEXT_FORMATS,
+    ScanPointReader,
     TableStats,
     WriteResult,
     commit_metadata_from_commit_info,
@@ -157,6 +158,11 @@ class SparkEngine:
 
     def exists(self, path: str) -> bool:
         return bool(self._delta().isDeltaTable(self.spark, str(path)))
+
+    def point_reader(self, path: str, *, refresh_seconds: float = 1.0) -> ScanPointReader:
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        return ScanPointReader(self, path)  # Spark reads the newest version on every lookup
 
     def read(self, path: str) -> nw.LazyFrame:
         if not self.exists(path):
