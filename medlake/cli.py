@@ -88,6 +88,7 @@ def _register() -> None:
     from medlake.empi.cli import empi_app
     from medlake.lake.maintenance_cli import maintain_command
     from medlake.lineage.cli import catalog_command, impact_command, lineage_app
+    from medlake.security.cli import access_app, classification_app, classify_command
     from medlake.standards.cli import standards_app
     from medlake.synth.cli import synth_command
     from medlake.workflows.cli import init_command
@@ -97,9 +98,12 @@ def _register() -> None:
     app.command("impact")(impact_command)
     app.command("catalog")(catalog_command)
     app.command("maintain")(maintain_command)
+    app.command("classify")(classify_command)
     app.add_typer(standards_app, name="standards")
     app.add_typer(empi_app, name="empi")
     app.add_typer(lineage_app, name="lineage")
+    app.add_typer(classification_app, name="classification")
+    app.add_typer(access_app, name="access")
 
 
 def main() -> None:
