@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
@@ -273,13 +272,21 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameter names a route and its dependencies declare."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 def _known_query_only(request: Request) -> None:
     """Unknown query parameters are refused (422), like unknown body fields."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    known = {p.alias for p in get_flat_dependant(dependant).query_params}
+    known = _query_names(dependant)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise ServiceError(422, "Invalid parameters", f"unknown query parameter(s): {', '.join(unknown)}")
