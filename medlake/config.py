@@ -117,6 +117,8 @@ class ServeSettings:
             raise ConfigurationError(f"MEDLAKE_SERVE_PORT={self.port}: expected a TCP port 1..65535")
         if self.rate_per_minute <= 0 or self.max_body_bytes <= 0 or self.token_minutes <= 0:
             raise ConfigurationError("MEDLAKE_SERVE_RATE, MEDLAKE_SERVE_MAX_BODY and MEDLAKE_TOKEN_MINUTES must be > 0")
+        if self.token_secret and len(self.token_secret) < 32:
+            raise ConfigurationError("MEDLAKE_TOKEN_SECRET: at least 32 characters (an HS256 key)")
 
 
 @dataclass(frozen=True)
