@@ -342,8 +342,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, state: Servi
                   responses=problem_responses(*_ERRORS), dependencies=[Depends(_known_query_only)],
                   description=__doc__)
     app.state.service = state
-    app.middleware("http")(_audited(lambda: current))
     app.add_middleware(BodyLimit, limit=settings.serve.max_body_bytes)
+    app.middleware("http")(_audited(lambda: current))  # added last: outermost, so it audits a 413 too
     _exception_handlers(app)
     _open_routes(app)
     _patient_routes(app)
