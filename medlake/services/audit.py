@@ -99,14 +99,20 @@ class AuditLog:
         self._seq = 0
         self._last_error = ""
         self._thread: threading.Thread | None = None
+        self._starts = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Take the write-ahead file, commit what a previous process left in it, start the flusher."""
+        """Take the write-ahead file, commit what a previous process left in it, start the flusher. An app whose
+        lifespan runs again (several test clients on one app) shares the running log; the last close stops it."""
+        self._starts += 1
+        if self._starts > 1:
+            return
         try:
             self._owner.acquire(timeout=0)
         except Timeout:
+            self._starts -= 1
             raise ConfigurationError(f"{self.wal} is held by another medlake serve process on this home") from None
         committed = self._committed_seq()
         self._pending = [row for row in self._read_wal() if row["seq"] > committed]
@@ -116,6 +122,9 @@ class AuditLog:
         self._thread.start()
 
     def close(self) -> None:
+        self._starts -= 1
+        if self._starts > 0:
+            return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

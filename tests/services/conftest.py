@@ -16,6 +16,9 @@ from fastapi.testclient import TestClient
 from medlake.config import ServeSettings, Settings
 from medlake.engine import get_engine
 from medlake.engine.base import Engine
+from medlake.lineage.derivation import metric_lineage_spec
+from medlake.lineage.store import LineageGraph, graph_path
+from medlake.metrics import metric
 from medlake.security import ClassificationCatalog
 from medlake.services.app import create_app
 from medlake.services.users import ROLES, UserStore
@@ -60,6 +63,7 @@ def _tables() -> dict[tuple[str, str], pl.DataFrame]:
     diagnosis = pl.DataFrame({
         "institution_code": ["H1", "H2", "H1"], "encounter_id": ["E1", "E9", "E2"], "diag_seq": [1, 1, 1],
         "diag_code": ["E11.9", "K29.7", "J06.9"], "diag_name": ["2型糖尿病", "胃炎", "上呼吸道感染"],
+        "diag_type": ["1", "1", "1"],
         "diag_time": pl.Series([datetime(2026, 1, 2, 9, 30), datetime(2026, 1, 1, 9), datetime(2026, 1, 3, 11)],
                                dtype=_TS),
     })
@@ -117,6 +121,10 @@ def build_lake(home: Path) -> tuple[Engine, Settings]:
     catalog = ClassificationCatalog(engine, settings)
     for (table, column), (category, grade) in CLASSES.items():
         catalog.set(table, column, category=category, grade=grade, by="steward-fixture")
+    graph = LineageGraph(lake=settings.lake)
+    graph.add_binding("dwd.encounter", "dept_code", "DE08.10.025.00")
+    graph.add_metric(metric_lineage_spec(metric("visits_daily")))
+    graph.save(graph_path(settings))
     users = UserStore(settings)
     for role in ROLES:
         users.add(f"{role}-user", role, PASSWORD)
