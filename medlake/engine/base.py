@@ -223,6 +223,13 @@ class Engine(Protocol):
         file by those columns; partitions already in one file are left alone."""
         ...
 
+    def cluster(self, path: str, columns: tuple[str, ...], *, row_group_rows: int,
+                metadata: dict[str, str] | None = None) -> None:
+        """Rewrite the whole table Z-ordered by ``columns`` (every partition, even one already in one file) with
+        row groups of at most ``row_group_rows`` rows, so a point lookup on ``columns`` reads few, small row
+        groups. (Spark sizes row groups by bytes, ``parquet.block.size``: there ``row_group_rows`` is not applied.)"""
+        ...
+
     def vacuum(
         self,
         path: str,

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
@@ -296,6 +296,11 @@ class PolarsEngine:
         for partition in crowded_partitions(values.to_pylist()):
             filters = [(column, "=", value) for column, value in partition.items()] or None
             table.optimize.z_order(list(zorder), partition_filters=filters, commit_properties=_commit(metadata))
+
+    def cluster(self, path: str, columns: tuple[str, ...], *, row_group_rows: int,
+                metadata: dict[str, str] | None = None) -> None:
+        self._table(path).optimize.z_order(list(columns), writer_properties=WriterProperties(
+            max_row_group_size=row_group_rows), commit_properties=_commit(metadata))
 
     def vacuum(
         self,

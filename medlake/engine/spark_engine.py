@@ -333,6 +333,11 @@ class SparkEngine:
                     ))
                 builder.executeZOrderBy(*zorder)
 
+    def cluster(self, path: str, columns: tuple[str, ...], *, row_group_rows: int,
+                metadata: dict[str, str] | None = None) -> None:
+        with self._commit_user_metadata(metadata):
+            self._table(path).optimize().executeZOrderBy(*columns)  # row groups sized by parquet.block.size
+
     def vacuum(
         self,
         path: str,

@@ -25,6 +25,8 @@ def _fail(exc: Exception) -> None:
 def serve_command(
     host: str = typer.Option(None, "--host", help="Address to listen on (default MEDLAKE_SERVE_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, "--port", help="TCP port (default MEDLAKE_SERVE_PORT or 8000)"),
+    layout: bool = typer.Option(False, "--layout", help="First Z-order the patient-keyed tables on their lookup "
+                                "keys with 8,192-row groups (patient 360 point lookups)"),
 ) -> None:
     """Serve the data services (patient 360, metrics, catalog and lineage, configured services) over HTTP."""
     import uvicorn
@@ -33,6 +35,12 @@ def serve_command(
     from medlake.services.app import create_app
 
     current = settings()
+    if layout:
+        from medlake.lake.maintenance import layout_for_lookups
+        from medlake.resources import LakeResource
+
+        done = layout_for_lookups(LakeResource.from_settings(current).engine, current)
+        typer.echo("laid out for lookups: " + ", ".join(f"{t} by {','.join(c)}" for t, c in done.items()))
     serve = replace(current.serve, host=host or current.serve.host, port=port or current.serve.port)
     try:
         app = create_app(replace(current, serve=serve))

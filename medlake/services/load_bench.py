@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["main", "run_load"]
@@ -76,6 +77,7 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
 
     current = settings()
     UserStore(current).add(_BENCH_USER, "clinician", _BENCH_PASSWORD)
+    since = datetime.now(UTC)
     masters = _master_ids(current, 5000)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -96,12 +98,13 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
                 self.client.get(f"/patients/{random.choice(masters)}?limit=50", headers=header,
                                 name="/patients/{master_id}")
 
-        env = Environment(user_classes=[PatientLookup])
+        env = Environment(user_classes=[PatientLookup], stop_timeout=60)  # users finish the request in flight
         runner = env.create_local_runner()
         runner.start(users, spawn_rate=users)
         started = time.monotonic()
         gevent.sleep(seconds)
-        runner.quit()
+        runner.stop()
+        runner.greenlet.join(timeout=90) if runner.greenlet else None
         elapsed = time.monotonic() - started
         total = env.stats.total
         figures = {
@@ -117,7 +120,7 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
     from medlake.resources import LakeResource
 
     audited = read_audit(LakeResource.from_settings(current).engine, current, user=_BENCH_USER,
-                         service="patient360", limit=10_000_000)
+                         service="patient360", since=since, limit=10_000_000)
     figures["audit_rows"] = audited.num_rows
     figures["audit_rows_equal_requests"] = audited.num_rows == figures["requests"]
     return figures
