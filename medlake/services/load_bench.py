@@ -104,7 +104,8 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
         started = time.monotonic()
         gevent.sleep(seconds)
         runner.stop()
-        runner.greenlet.join(timeout=90) if runner.greenlet else None
+        if runner.greenlet is not None:
+            runner.greenlet.join(timeout=90)
         elapsed = time.monotonic() - started
         total = env.stats.total
         figures = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 
 from medlake.config import Settings
 from medlake.engine import get_engine
@@ -27,13 +29,13 @@ def test_layout_sorts_into_small_row_groups_and_keeps_the_watermark(tmp_path: Pa
                                                                           "dwd/absent": ("x",)})
     assert done == {"dwd/encounter": ("patient_id",)}
     assert engine.commit_metadata(path)["medlake.ods_seq"] == "41"
-    files = list(Path(path).glob("*.parquet"))
-    live = [f for f in files if f.name in {Path(u).name for u in __import__("deltalake").DeltaTable(path).file_uris()}]
-    metadata = pq.ParquetFile(live[0]).metadata
+    live = DeltaTable(path).file_uris()
+    assert len(live) == 1
+    metadata = pq.ParquetFile(live[0].removeprefix("file://")).metadata
     assert metadata.num_row_groups >= rows // 1000
     assert max(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)) <= 1000
     # sorted on the key: each row group covers a narrow, non-overlapping range of patient IDs
     ranges = [(metadata.row_group(i).column(0).statistics.min, metadata.row_group(i).column(0).statistics.max)
               for i in range(metadata.num_row_groups)]
-    assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in pairwise(ranges))
     assert pl.read_delta(path).sort("encounter_id").equals(frame.sort("encounter_id"))
