@@ -22,11 +22,14 @@ from medlake.quality.runner import CheckResult, append_results
 from medlake.standards import Registry, generate_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "standards", "empi", "lineage", "maintain"}
+COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "standards", "empi", "lineage", "maintain",
+            "classify", "classification", "access"}
 SUBCOMMANDS = {
     "standards": {"list", "show", "diff", "generate-checks", "sync-reference"},
     "empi": {"link", "decide"},
     "lineage": {"build", "downstream", "upstream", "columns", "jobs", "validate"},
+    "classification": {"suggest", "list", "set", "risk"},
+    "access": {"request", "approve", "reject", "revoke", "list"},
 }
 # What `medlake --help` must not import: the capability libraries and the orchestration stack.
 HEAVY = ["dagster", "dagster_dbt", "dbt", "polars", "pyarrow", "duckdb", "deltalake", "pypinyin", "splink",

@@ -8,6 +8,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "classification": ["Category", "ClassificationCatalog", "ColumnClass", "governed_tables", "suggest_class"],
+        "deidentify": ["DeidentifyOperator", "Purpose", "RiskReport", "measure_risk", "purposes", "record_risk",
+                       "risk_history"],
         "errors": ["ClassificationError", "GrantError", "PolicyError", "SecurityError"],
         "files": ["FileColumn", "classify_file"],
         "grade_masking": ["GradePolicy", "MaskedFrame", "ROLES", "default_policy", "mask_by_grade"],

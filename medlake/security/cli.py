@@ -207,3 +207,22 @@ def list_command(
                 [[g.grant_id[:12], g.user, g.resource, g.grade,
                   "expired" if g.status == "approved" and not g.is_active() else g.status,
                   g.valid_until.strftime("%Y-%m-%d %H:%M"), g.decided_by] for g in grants], "access grants")
+
+
+@classification_app.command("risk")
+def risk_command(
+    table: str | None = typer.Argument(None, help="Only this extract (layer.name)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Re-identification risk measured on each de-identified extract run (k, l, unique records, suppression)."""
+    from medlake.security.deidentify import risk_history
+
+    lake = _lake()
+    rows = risk_history(lake.engine, lake.settings, table)
+    if as_json:
+        print_json([{**r, "checked_at": r["checked_at"].isoformat()} for r in rows])
+        return
+    _print_rows(["table", "purpose", "records", "k", "l", "unique", "suppressed", "levels", "measured"],
+                [[r["table"], r["purpose"], r["records"], r["k"], r["l_diversity"], r["unique_records"],
+                  r["records_suppressed"], r["levels"], r["checked_at"].strftime("%Y-%m-%d %H:%M")] for r in rows],
+                "re-identification risk (GB/T 37964)")

@@ -12,7 +12,8 @@ from medlake.security.pii import SAMPLE_SIZE, detect_column
 
 __all__ = ["FileColumn", "classify_file", "read_sample"]
 
-_ENCODINGS = ("utf-8", "gb18030")  # what front-end machines deliver (GBK is a subset of GB 18030)
+# What front-end machines deliver (GBK is a subset of GB 18030); the one decoding with fewest bad bytes is used.
+_ENCODINGS = ("utf-8", "gb18030")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class FileColumn:
 
 
 def read_sample(path: Path, rows: int = SAMPLE_SIZE) -> dict[str, list[Any]]:
-    """Column → first ``rows`` values of a CSV (all columns as text, UTF-8 or GB 18030) or Parquet file."""
+    """Column → first ``rows`` values of a CSV (all columns as text, UTF-8 or GB 18030), JSON-lines or Parquet
+    file."""
     import polars as pl
 
     if not path.is_file():
@@ -41,22 +43,15 @@ def read_sample(path: Path, rows: int = SAMPLE_SIZE) -> dict[str, list[Any]]:
             frame = pl.read_parquet(path, n_rows=rows)
         elif suffix in (".csv", ".txt"):
             raw = path.read_bytes()
-            text = next((t for t in (_decode(raw, e) for e in _ENCODINGS) if t is not None), None)
-            if text is None:
-                raise ClassificationError(f"{path}: neither UTF-8 nor GB 18030 text")
-            frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, n_rows=rows)
+            text = min((raw.decode(e, errors="replace") for e in _ENCODINGS), key=lambda t: t.count("\ufffd"))
+            frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, n_rows=rows, truncate_ragged_lines=True)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pl.read_ndjson(path, n_rows=rows, infer_schema_length=None)
         else:
-            raise ClassificationError(f"{path}: expected a .csv or .parquet file, got {suffix or 'no suffix'}")
+            raise ClassificationError(f"{path}: expected a .csv, .jsonl or .parquet file, got {suffix or 'no suffix'}")
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ClassificationError(f"{path}: cannot read: {exc}") from None
     return {name: frame[name].to_list() for name in frame.columns}
-
-
-def _decode(raw: bytes, encoding: str) -> str | None:
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError:
-        return None
 
 
 def classify_file(path: Path | str, rows: int = SAMPLE_SIZE) -> list[FileColumn]:

@@ -63,7 +63,7 @@ _LANDLINE = re.compile(
     r"^(?:\(0(?:10|2\d|[3-9]\d{2})\)|0(?:10|2\d|[3-9]\d{2}))[- ]?[2-9]\d{6,7}(?:(?:-|转|#|ext\.?)\d{1,5})?$"
 )
 _DIGITS = re.compile(r"^\d+$")
-_BANK_PREFIX = re.compile(r"^(?:62|4|5[1-5]|2[2-7]|35|9)")
+_BANK_PREFIX = re.compile(r"^(?:6|4|5[1-5]|2[2-7]|35|9)")
 _INSURANCE = re.compile(r"^(\d{2})\d{2}00\d{14}$")
 _HAN = r"\u4e00-\u9fff"
 _NAME = re.compile(rf"^[{_HAN}]{{2,4}}$")
@@ -71,7 +71,7 @@ _MINORITY_NAME = re.compile(rf"^[{_HAN}]{{1,8}}[·•][{_HAN}]{{1,8}}$")
 _PINYIN_NAME = re.compile(r"^([A-Za-z]{1,6}) ([A-Za-z]{1,12})$")
 # Characters that occur in words that look like names (a surname + 1–3 characters) but not in given names.
 _NOT_IN_NAMES = frozenset("病症癌瘤痛疼药剂胶囊液颗粒丸膏注射科室院所站局厅处费检查医护患者号码"
-                          "省区县镇乡村路街型性类计数率量")
+                          "省区县镇乡村路街型性类计数率量片散醇酸钠钾酶霉醉胎蛋")
 _ADMIN = re.compile(rf"[{_HAN}](?:省|自治区|市|自治州|地区|盟|区|县|旗)")
 _PLACE = re.compile(rf"[{_HAN}A-Za-z0-9](?:路|街|大道|道|巷|弄|胡同|里|村|组|小区|社区|花园|苑|园)")
 _NUMBERED = re.compile(r"\d+\s*(?:号|弄|室|幢|栋|单元|楼|组|层)")
@@ -109,8 +109,8 @@ def _luhn(digits: str) -> bool:
 
 
 def is_bank_card(value: str) -> bool:
-    """A 16–19-digit payment card number with a card-scheme prefix (UnionPay 62, Visa 4, Mastercard, JCB, domestic
-    9) and a correct Luhn check digit; a valid resident ID number is not a card."""
+    """A 16–19-digit payment card number with a card-scheme prefix (UnionPay and domestic banks 6/9, Visa 4,
+    Mastercard, JCB) and a correct Luhn check digit; a valid resident ID number is not a card."""
     text = _compact(value)
     return (16 <= len(text) <= 19 and bool(_DIGITS.match(text)) and bool(_BANK_PREFIX.match(text))
             and _luhn(text) and not is_id_number(text))
@@ -156,7 +156,7 @@ def is_person_name(value: str) -> bool:
     pinyin = _PINYIN_NAME.match(text)
     if pinyin:
         return pinyin.group(1).lower() in _surname_pinyin()
-    if not _NAME.match(text) or any(c in _NOT_IN_NAMES for c in text):
+    if not _NAME.match(text) or any(c in _NOT_IN_NAMES for c in text) or text.endswith("大道"):
         return False
     surnames = _surnames()
     if not (text[:2] in surnames or text[0] in surnames):

@@ -21,6 +21,7 @@ OPERATORS: dict[str, str] = {
     "mask": "medlake.masking:MaskOperator",
     "quality": "medlake.quality:QualityOperator",
     "empi": "medlake.empi:EmpiOperator",
+    "deidentify": "medlake.security.deidentify:DeidentifyOperator",
 }
 
 

@@ -82,4 +82,17 @@ def _run_steps(spec: WorkflowSpec, engine: Engine, settings: Settings, run_id: s
     else:
         written = engine.overwrite(frame, target, metadata=commit)
     crash_point("workflow.target.after_commit")
+    _record_risk(engine, settings, spec, reports, run_id)
     return WorkflowRun(spec=spec, steps=reports, target_path=target, write=written)
+
+
+def _record_risk(engine: Engine, settings: Settings, spec: WorkflowSpec, reports: list[StepReport],
+                 run_id: str) -> None:
+    """The re-identification risk a ``deidentify`` step measured, recorded in the catalog once the target that
+    holds those records is committed."""
+    measured = [r for r in reports if r.operator == "deidentify"]
+    if measured:
+        from medlake.security.deidentify import record_step_risk
+
+        for report in measured:
+            record_step_risk(engine, settings, spec.target.replace("/", "."), report.metrics, run_id=run_id)

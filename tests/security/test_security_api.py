@@ -157,3 +157,26 @@ def test_classify_command_prints_json(tmp_path: Path) -> None:
     assert found["birth_date"]["pii_type"] is None
     bad = CliRunner().invoke(app, ["classify", str(tmp_path / "missing.csv")])
     assert bad.exit_code == 2 and "no such file" in bad.output
+
+
+def test_access_commands_request_approve_and_list(lake: tuple[object, Settings]) -> None:
+    from medlake.cli import _register, app
+
+    _register()
+    runner = CliRunner()
+    requested = runner.invoke(app, ["access", "request", "dwd.patient", "--user", "ana", "--grade", "4",
+                                    "--purpose", "cohort study", "--days", "7"])
+    assert requested.exit_code == 0, requested.output
+    grant_id = requested.output.strip()
+    approved = runner.invoke(app, ["access", "approve", grant_id, "--steward", "steward.wang"])
+    assert approved.exit_code == 0 and "approved: ana on dwd.patient up to grade 4" in approved.output
+    twice = runner.invoke(app, ["access", "reject", grant_id, "--steward", "steward.li", "--reason", "no"])
+    assert twice.exit_code == 2 and "already approved" in twice.output
+    listed = runner.invoke(app, ["access", "list", "--user", "ana", "--active", "--json"])
+    [grant] = json.loads(listed.output)
+    assert grant["grant_id"] == grant_id and grant["status"] == "approved"
+    steward = runner.invoke(app, ["classification", "set", "dwd.patient", "sex_code", "--category", "个人属性数据",
+                                  "--grade", "3", "--by", "steward.wang"])
+    assert steward.exit_code == 0 and "grade 3" in steward.output
+    shown = runner.invoke(app, ["classification", "list", "dwd.patient", "--json"])
+    assert [c["source"] for c in json.loads(shown.output)] == ["steward"]
