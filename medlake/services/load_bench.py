@@ -103,10 +103,9 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
         runner.start(users, spawn_rate=users)
         started = time.monotonic()
         gevent.sleep(seconds)
-        runner.stop()
-        if runner.greenlet is not None:
-            runner.greenlet.join(timeout=90)
         elapsed = time.monotonic() - started
+        runner.stop()  # waits (up to stop_timeout) for the requests in flight, which are then counted
+        runner.quit()
         total = env.stats.total
         figures = {
             "cores": os.cpu_count(), "offered_rate": rate, "users": users, "seconds": round(elapsed, 1),
