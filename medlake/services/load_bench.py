@@ -67,7 +67,6 @@ def _master_ids(settings: Any, count: int) -> list[str]:
 
 def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
     """Offer ``rate`` patient-360 requests/s for ``seconds`` from ``users`` locust users; the figures."""
-    import gevent
     from locust import FastHttpUser, constant_throughput, task
     from locust.env import Environment
 
@@ -102,7 +101,7 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
         runner = env.create_local_runner()
         runner.start(users, spawn_rate=users)
         started = time.monotonic()
-        gevent.sleep(seconds)
+        time.sleep(seconds)  # locust has monkey-patched time.sleep: the users run meanwhile
         elapsed = time.monotonic() - started
         runner.stop()  # waits (up to stop_timeout) for the requests in flight, which are then counted
         runner.quit()
