@@ -10,7 +10,6 @@ import typer
 
 from medlake.errors import MedlakeError
 from medlake.listing import print_json
-from medlake.services.users import ROLES
 
 __all__ = ["audit_command", "serve_command", "users_app"]
 
@@ -53,7 +52,8 @@ def serve_command(
 @users_app.command("add")
 def add_user_command(
     name: str = typer.Argument(..., help="User name"),
-    role: str = typer.Option(..., "--role", help="One of " + ", ".join(ROLES)),
+    role: str = typer.Option(..., "--role", help="clinician, analyst, fund_supervisor, cdc_officer, "
+                             "data_steward or admin"),
 ) -> None:
     """Add a user (or replace its role and password); the password is read from standard input."""
     from medlake.config import settings

@@ -13,10 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from medlake.config import Settings
 from medlake.errors import ConfigurationError
+from medlake.security.grade_masking import ROLES  # the roles the masking policy grades
 
 __all__ = ["ROLES", "User", "UserStore", "users_path"]
 
-ROLES = ("clinician", "analyst", "fund_supervisor", "cdc_officer", "data_steward", "admin")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 _MIN_PASSWORD = 8
 _HASHER = PasswordHasher()
