@@ -138,10 +138,18 @@ def _rows_only(config: Mapping[str, Any], state: _State) -> _State:
     return state
 
 
+def _deidentify(config: Mapping[str, Any], state: _State) -> _State:
+    """Quasi-identifiers generalised (k-anonymity); records suppressed, other columns as they were."""
+    generalised = set(config.get("quasi_identifiers") or {})
+    return {column: _retransform(sources, "deidentify: generalised to k-anonymity") if column in generalised
+            else sources for column, sources in state.items()}
+
+
 _STEP_RULES: dict[str, Callable[[Mapping[str, Any], _State], _State]] = {
     "mask": _mask,
     "transcode": _transcode,
     "quality": _rows_only,
+    "deidentify": _deidentify,
 }
 
 

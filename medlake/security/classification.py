@@ -110,7 +110,9 @@ _PII_CLASS: dict[PiiType, tuple[Category, int]] = {
 }
 # Column-name fragments → (category, grade) for columns without PII values, first match wins.
 _NAME_HINTS: tuple[tuple[tuple[str, ...], Category, int], ...] = (
-    (("patient_id", "person_id", "empi", "master_id", "psn_no"), Category.PERSONAL_ATTRIBUTES, 3),
+    # identifiers whose values are not (or no longer, once masked) personal information: still quasi-identifiers
+    (("patient_id", "person_id", "empi", "master_id", "psn_no", "id_number", "id_no", "idcard", "name", "phone",
+      "mobile", "tel", "address", "addr"), Category.PERSONAL_ATTRIBUTES, 3),
     (("birth", "sex", "gender", "age", "region", "ethnic", "marital", "occupation", "nation"),
      Category.PERSONAL_ATTRIBUTES, 3),
     (("notifiable", "case_report", "epidemic", "vaccin", "infect"), Category.PUBLIC_HEALTH, 3),
@@ -126,8 +128,9 @@ def suggest_class(column: str, detection: Detection) -> tuple[Category, int]:
     if detection.pii_type is not None:
         return _PII_CLASS[PiiType(detection.pii_type)]
     lowered = column.lower()
-    for fragments, category, grade in _NAME_HINTS:
-        if any(f in lowered for f in fragments):
+    tokens = set(lowered.replace("-", "_").split("_"))
+    for fragments, category, grade in _NAME_HINTS:  # short fragments match whole words only ("age", not "stage")
+        if any(f in tokens if len(f) <= 3 else f in lowered for f in fragments):
             return category, grade
     return Category.MEDICAL_APPLICATION, 2
 

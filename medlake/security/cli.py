@@ -31,13 +31,18 @@ def _lake() -> Any:
     return LakeResource.from_settings(settings())
 
 
-def _print_rows(headers: list[str], rows: list[list[Any]], title: str) -> None:
+def _print_rows(headers: list[str], rows: list[list[Any]], title: str, *, numbers: int = 0, text: str = "") -> None:
+    """A listing; the last ``numbers`` headers before the ``text`` column (if any) are right-aligned numbers."""
     from rich.console import Console
 
     from medlake.listing import Column, listing_table
 
+    kinds = {h: "number" for h in headers[len(headers) - numbers:]} if numbers else {}
+    if text:
+        kinds[text] = "text"
     console = Console()
-    console.print(listing_table([Column(h) for h in headers], rows, console=console, title=title))
+    console.print(listing_table([Column(h, kinds.get(h, "key")) for h in headers], rows,  # type: ignore[arg-type]
+                                console=console, title=title))
 
 
 def classify_command(
@@ -162,34 +167,30 @@ def approve_command(grant_id: str = typer.Argument(...), steward: str = typer.Op
                f"{grant.valid_until.isoformat()}")
 
 
-@access_app.command("reject")
-def reject_command(
-    grant_id: str = typer.Argument(...),
-    steward: str = typer.Option(..., "--steward"),
-    reason: str = typer.Option(..., "--reason"),
-) -> None:
-    """Reject a pending request, with the reason."""
+_STEWARD = typer.Option(..., "--steward")
+_REASON = typer.Option(..., "--reason")
+
+
+def _end_grant(decision: str, grant_id: str, steward: str, reason: str) -> None:
+    """Reject (a pending request) or revoke (an approved grant), with the reason."""
     try:
-        grant = _store().reject(grant_id, steward, reason)
+        grant = getattr(_store(), decision)(grant_id, steward, reason)
     except MedlakeError as exc:
         _fail(exc)
         return
-    typer.echo(f"{grant.grant_id} rejected: {reason}")
+    typer.echo(f"{grant.grant_id} {grant.status}: {reason}")
+
+
+@access_app.command("reject")
+def reject_command(grant_id: str = typer.Argument(...), steward: str = _STEWARD, reason: str = _REASON) -> None:
+    """Reject a pending request, with the reason."""
+    _end_grant("reject", grant_id, steward, reason)
 
 
 @access_app.command("revoke")
-def revoke_command(
-    grant_id: str = typer.Argument(...),
-    steward: str = typer.Option(..., "--steward"),
-    reason: str = typer.Option(..., "--reason"),
-) -> None:
+def revoke_command(grant_id: str = typer.Argument(...), steward: str = _STEWARD, reason: str = _REASON) -> None:
     """End an approved grant before it expires."""
-    try:
-        grant = _store().revoke(grant_id, steward, reason)
-    except MedlakeError as exc:
-        _fail(exc)
-        return
-    typer.echo(f"{grant.grant_id} revoked: {reason}")
+    _end_grant("revoke", grant_id, steward, reason)
 
 
 @access_app.command("list")
@@ -222,7 +223,7 @@ def risk_command(
     if as_json:
         print_json([{**r, "checked_at": r["checked_at"].isoformat()} for r in rows])
         return
-    _print_rows(["table", "purpose", "records", "k", "l", "unique", "suppressed", "levels", "measured"],
-                [[r["table"], r["purpose"], r["records"], r["k"], r["l_diversity"], r["unique_records"],
-                  r["records_suppressed"], r["levels"], r["checked_at"].strftime("%Y-%m-%d %H:%M")] for r in rows],
-                "re-identification risk (GB/T 37964)")
+    _print_rows(["table", "purpose", "levels", "records", "k", "l", "unique", "suppressed"],
+                [[r["table"], r["purpose"], r["levels"], r["records"], r["k"], r["l_diversity"], r["unique_records"],
+                  r["records_suppressed"]] for r in rows],
+                "re-identification risk (GB/T 37964)", numbers=5, text="levels")

@@ -130,3 +130,17 @@ def test_partial_id_with_generalised_region_is_inconsistent() -> None:
     assert len(found) == 2 and "region_code (generalize)" in found[0] and "birth_date (drop)" in found[1]
     fixed = ("deidentify", {"purpose": "research", "quasi_identifiers": {"id_number": "id_number"}})
     assert mask_inconsistencies([mask, fixed]) == []
+
+
+def test_research_extract_keeps_column_lineage_through_deidentify() -> None:
+    from medlake.lineage.derivation import workflow_column_lineage
+    from medlake.workflows.spec import load_workflow
+
+    spec = load_workflow(Path("workflows/hospital_patient_research.yaml"))
+    lineage = workflow_column_lineage(spec, "/lake/dwd/patient", ["patient_id", "name", "id_number", "sex_code",
+                                                                   "birth_date", "region_code", "address"])
+    assert set(lineage) == {"patient_id", "id_number", "sex_code", "birth_date", "region_code"}
+    assert lineage["sex_code"] == [("/lake/dwd/patient", "sex_code", "TRANSFORMATION: deidentify: generalised to "
+                                                                    "k-anonymity")]
+    assert lineage["id_number"][0][1:] == ("id_number", "TRANSFORMATION: deidentify: generalised to k-anonymity")
+    assert lineage["patient_id"][0][2] == "TRANSFORMATION: mask hash"
