@@ -157,3 +157,17 @@ def test_metric_filters_and_masking(service: Service) -> None:
     bad = service.client.post("/metrics/visits_daily/query", json={"filters": {"name": ["x"]}}, headers=headers)
     assert bad.status_code == 422 and "no dimension" in bad.json()["detail"]
     assert service.client.post("/metrics/nope/query", json={}, headers=headers).status_code == 404
+
+
+def test_catalog_columns_carry_classification_and_impact_follows_the_graph(service: Service) -> None:
+    headers = service.headers("analyst")
+    columns = service.client.get("/catalog/dwd.golden_record/columns", headers=headers)
+    assert columns.status_code == 200, columns.text
+    by_name = {c["column"]: c for c in columns.json()}
+    assert by_name["id_number"]["grade"] == 5 and by_name["id_number"]["category"] == "personal attributes"
+    assert by_name["master_id"]["grade"] is None  # never classified
+    assert service.client.get("/catalog/dwd.nothing/columns", headers=headers).status_code == 404
+    impact = service.client.get("/impact?element=DE08.10.025.00", headers=headers)
+    assert impact.status_code == 200, impact.text
+    assert any("dept_code" in str(item) for item in impact.json()["items"])
+    assert service.client.get("/impact", headers=headers).status_code == 422
