@@ -3,12 +3,13 @@ response's status code, content type, headers and body conform to what the docum
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis import checks
+from schemathesis import GenerationMode, checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from tests.services.conftest import Service, build_lake, start
@@ -24,17 +25,20 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def test_every_operation_conforms(running: Service) -> None:
-    """Each operation of the document, with generated parameters and bodies, called as admin (who may call every
+    """Each operation of the document, with generated valid and invalid parameters and bodies, called as admin (who may call every
     service, with everything above grade 1 masked)."""
     headers = running.headers("admin")
     api = schemathesis.openapi.from_asgi("/openapi.json", running.client.app)
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) >= 10
 
-    for operation in operations:
+    for operation, mode in itertools.product(operations, (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)):
+        if mode is GenerationMode.NEGATIVE and not (len(operation.query) + len(operation.path_parameters)
+                                                    + len(operation.body)):
+            continue  # nothing to make invalid
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)
         def conforms(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS)
