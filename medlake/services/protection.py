@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from medlake.config import Settings
 from medlake.engine.base import Engine
+from medlake.errors import ConfigurationError
 from medlake.services.tokens import Principal
 
 __all__ = ["MaskResult", "Protection"]
@@ -57,6 +58,9 @@ class Protection:
         from medlake.security.grade_masking import default_policy
         from medlake.security.grants import GrantStore
 
+        if not settings.serve.mask_salt:
+            raise ConfigurationError("MEDLAKE_MASK_SALT is not set: the service hashes the columns a caller is not "
+                                     "cleared for with it (make serve sets a demo value)")
         self.salt = settings.serve.mask_salt
         self.policy = default_policy()
         catalog = ClassificationCatalog(engine, settings)

@@ -166,3 +166,11 @@ def test_users_command_reads_password_from_stdin(tmp_path: Path, monkeypatch: py
     assert "s3cret" not in (tmp_path / "services" / "users.sqlite").read_bytes().decode("latin-1")
     bad = runner.invoke(app, ["users", "add", "x", "--role", "nurse"], input="long-enough-pass\n")
     assert bad.exit_code == 2 and "role 'nurse'" in bad.output
+
+
+def test_serving_without_a_mask_salt_is_refused(tmp_path: Path) -> None:
+    from medlake.engine import get_engine
+    from medlake.services.app import create_app
+
+    with pytest.raises(ConfigurationError, match="MEDLAKE_MASK_SALT"):
+        create_app(Settings(home=tmp_path), engine=get_engine("polars"))
