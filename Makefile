@@ -12,7 +12,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export MEDLAKE_MASK_SALT ?= medlake-demo-salt
 DEMO_ARGS ?= --patients 3000 --days 5 --institutions 4 --seed 7
 
-.PHONY: setup demo test test-fast dev bench lint clean status
+.PHONY: setup demo test test-fast dev serve bench lint clean status
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@scripts/check-prerequisites $(PYTHON)
@@ -37,6 +37,9 @@ test-fast: setup
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml
+
+serve: setup
+	$(BIN)/medlake serve $(SERVE_ARGS)
 
 status: setup
 	$(BIN)/medlake status

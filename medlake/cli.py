@@ -89,6 +89,7 @@ def _register() -> None:
     from medlake.lake.maintenance_cli import maintain_command
     from medlake.lineage.cli import catalog_command, impact_command, lineage_app
     from medlake.security.cli import access_app, classification_app, classify_command
+    from medlake.services.cli import audit_command, serve_command, users_app
     from medlake.standards.cli import standards_app
     from medlake.synth.cli import synth_command
     from medlake.workflows.cli import init_command
@@ -102,6 +103,9 @@ def _register() -> None:
     app.add_typer(standards_app, name="standards")
     app.add_typer(empi_app, name="empi")
     app.add_typer(lineage_app, name="lineage")
+    app.command("serve")(serve_command)
+    app.command("audit")(audit_command)
+    app.add_typer(users_app, name="users")
     app.add_typer(classification_app, name="classification")
     app.add_typer(access_app, name="access")
 

@@ -36,6 +36,7 @@ __all__ = [
     "SECRET_NAMES",
     "LakePath",
     "LineageSettings",
+    "ServeSettings",
     "Settings",
     "SparkSettings",
     "armed_crash_point",
@@ -109,6 +110,38 @@ def subfolders(folder: LakePath) -> list[LakePath]:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """``medlake serve``: where it listens, whom it trusts, how hard it can be pushed (``MEDLAKE_SERVE_*``,
+    ``MEDLAKE_JWKS_URL``, ``MEDLAKE_JWT_*``, ``MEDLAKE_TOKEN_SECRET``, ``MEDLAKE_MASK_SALT``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # RS256 bearer tokens of an identity provider: verified against this JWKS (empty: only built-in tokens)
+    jwks_url: str = ""
+    jwt_issuer: str = ""  # expected ``iss`` of identity-provider tokens (empty: not checked)
+    jwt_audience: str = "medlake"  # expected ``aud`` of every token
+    jwt_role_claim: str = "roles"  # claim carrying the caller's role(s) in identity-provider tokens
+    # HS256 key of the built-in issuer; empty: a random key kept in $MEDLAKE_HOME/services/token_secret
+    token_secret: str = field(default="", repr=False)
+    token_minutes: int = 60
+    rate_per_minute: int = 600  # requests per user per minute; more get 429
+    max_body_bytes: int = 64 << 10
+    services_file: str = ""  # configured query services YAML (empty: the packaged medlake/services/services.yaml)
+    policy_file: str = ""  # casbin role -> service policy CSV (empty: the packaged medlake/services/policy.csv)
+    mask_salt: str = field(default="", repr=False)  # salt of masked hashes in responses (MEDLAKE_MASK_SALT)
+    audit_flush_seconds: float = 1.0
+    audit_batch_rows: int = 500
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"MEDLAKE_SERVE_PORT={self.port}: expected a TCP port 1..65535")
+        if self.rate_per_minute <= 0 or self.max_body_bytes <= 0 or self.token_minutes <= 0:
+            raise ConfigurationError("MEDLAKE_SERVE_RATE, MEDLAKE_SERVE_MAX_BODY and MEDLAKE_TOKEN_MINUTES must be > 0")
+        if self.token_secret and len(self.token_secret) < 32:
+            raise ConfigurationError("MEDLAKE_TOKEN_SECRET: at least 32 characters (an HS256 key)")
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     """Where the Spark engine's session runs and how dbt reaches Spark (see :mod:`medlake.engine.spark_session`
     and :mod:`medlake.engine.dbt_spark_profile`). Empty strings mean "the default"."""
@@ -168,6 +201,8 @@ class Settings:
     lineage: LineageSettings = field(default_factory=LineageSettings)
     # which of SECRET_NAMES are set (names only: the values reach resources as Dagster EnvVars)
     secrets: tuple[str, ...] = ()
+    # ``medlake serve`` (not a Dagster resource's config: it holds the service's secret values)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -212,6 +247,7 @@ class Settings:
         Dagster resource's config can carry. :meth:`from_config` is the inverse."""
         data = asdict(self)
         data["secrets"] = list(self.secrets)
+        del data["serve"]  # the service's own settings, with secret values: never in a Dagster resource's config
         return _without_none({k: str(v) if isinstance(v, Path) else v for k, v in data.items()})
 
     @classmethod
@@ -320,6 +356,33 @@ def _time_travel_days_from_env() -> float:
         raise ConfigurationError(f"MEDLAKE_TIME_TRAVEL_DAYS={value!r}: expected a number of days") from None
 
 
+def _int_from_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r}: expected a whole number") from None
+
+
+def _serve_from_env() -> ServeSettings:
+    env = os.environ
+    return ServeSettings(
+        host=env.get("MEDLAKE_SERVE_HOST", "").strip() or "127.0.0.1",
+        port=_int_from_env("MEDLAKE_SERVE_PORT", 8000),
+        jwks_url=env.get("MEDLAKE_JWKS_URL", "").strip(),
+        jwt_issuer=env.get("MEDLAKE_JWT_ISSUER", "").strip(),
+        jwt_audience=env.get("MEDLAKE_JWT_AUDIENCE", "").strip() or "medlake",
+        jwt_role_claim=env.get("MEDLAKE_JWT_ROLE_CLAIM", "").strip() or "roles",
+        token_secret=env.get("MEDLAKE_TOKEN_SECRET", ""),
+        token_minutes=_int_from_env("MEDLAKE_TOKEN_MINUTES", 60),
+        rate_per_minute=_int_from_env("MEDLAKE_SERVE_RATE", 600),
+        max_body_bytes=_int_from_env("MEDLAKE_SERVE_MAX_BODY", 64 << 10),
+        services_file=env.get("MEDLAKE_SERVICES_FILE", "").strip(),
+        policy_file=env.get("MEDLAKE_SERVE_POLICY", "").strip(),
+        mask_salt=env.get("MEDLAKE_MASK_SALT", ""),
+    )
+
+
 def settings() -> Settings:
     """Settings from ``MEDLAKE_HOME`` (default ``./.medlake``), ``MEDLAKE_ENGINE`` (default ``polars``),
     ``MEDLAKE_LAKE_URI`` (default: ``$MEDLAKE_HOME/lake``), ``MEDLAKE_MAX_FILE_BYTES`` (default 256 MiB),
@@ -336,7 +399,8 @@ def settings() -> Settings:
                     standards_dir=_env_path("MEDLAKE_STANDARDS_DIR"),
                     standards_version=_env("MEDLAKE_STANDARDS_VERSION"), checks_dir=_env_path("MEDLAKE_CHECKS_DIR"),
                     workflows_dir=_env_path("MEDLAKE_WORKFLOWS"), spark=_spark_from_env(), lineage=_lineage_from_env(),
-                    secrets=tuple(name for name in SECRET_NAMES if os.environ.get(name)))
+                    secrets=tuple(name for name in SECRET_NAMES if os.environ.get(name)),
+                    serve=_serve_from_env())
 
 
 def export_library_default(name: str, value: str) -> None:

@@ -23,8 +23,9 @@ from medlake.standards import Registry, generate_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "standards", "empi", "lineage", "maintain",
-            "classify", "classification", "access"}
+            "classify", "classification", "access", "serve", "audit", "users"}
 SUBCOMMANDS = {
+    "users": {"add", "list", "remove"},
     "standards": {"list", "show", "diff", "generate-checks", "sync-reference"},
     "empi": {"link", "decide"},
     "lineage": {"build", "downstream", "upstream", "columns", "jobs", "validate"},

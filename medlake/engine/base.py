@@ -21,6 +21,8 @@ __all__ = [
     "TEXT_FORMATS",
     "CheckData",
     "Engine",
+    "PointReader",
+    "ScanPointReader",
     "SplinkBackend",
     "SplinkOptions",
     "SqlSession",
@@ -226,6 +228,30 @@ class SplinkBackend(Protocol):
 
 
 @runtime_checkable
+class PointReader(Protocol):
+    """A long-lived handle on one Delta table for point lookups (a service keeps one per table and process)."""
+
+    def rows(self, where: Mapping[str, Iterable[Any]]) -> pa.Table:
+        """The rows whose column ``c`` is one of ``where[c]``, for every ``c`` (AND); the table's current version,
+        refreshed incrementally at most every ``refresh_seconds``."""
+        ...
+
+
+class ScanPointReader:
+    """A point reader through the engine's ordinary read (engines with no cheaper handle)."""
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self.engine = engine
+        self.path = path
+
+    def rows(self, where: Mapping[str, Iterable[Any]]) -> pa.Table:
+        frame = self.engine.read(self.path)
+        for column, values in where.items():
+            frame = frame.filter(nw.col(column).is_in(list(values)))
+        return self.engine.to_arrow(frame)
+
+
+@runtime_checkable
 class Engine(Protocol):
     """A compute engine bound to Delta tables by path. Frames cross this boundary as narwhals frames."""
 
@@ -272,6 +298,10 @@ class Engine(Protocol):
 
     def version(self, path: str) -> int | None: ...
 
+    def point_reader(self, path: str, *, refresh_seconds: float = 1.0) -> PointReader:
+        """A handle for repeated point lookups on the table at ``path`` (raises TableNotFoundError if absent)."""
+        ...
+
     def commit_metadata(self, path: str) -> dict[str, str]: ...
 
     def row_count(self, path: str) -> int: ...
@@ -284,6 +314,13 @@ class Engine(Protocol):
     def optimize(self, path: str, *, zorder: tuple[str, ...] = (), metadata: dict[str, str] | None = None) -> None:
         """Compact small files. With ``zorder``, Z-order (which also compacts) every partition holding more than one
         file by those columns; partitions already in one file are left alone."""
+        ...
+
+    def cluster(self, path: str, columns: tuple[str, ...], *, row_group_rows: int,
+                metadata: dict[str, str] | None = None) -> None:
+        """Rewrite the whole table Z-ordered by ``columns`` (every partition, even one already in one file) with
+        row groups of at most ``row_group_rows`` rows, so a point lookup on ``columns`` reads few, small row
+        groups. (Spark sizes row groups by bytes, ``parquet.block.size``: there ``row_group_rows`` is not applied.)"""
         ...
 
     def vacuum(

@@ -6,8 +6,9 @@ import errno
 import os
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,7 +17,8 @@ import narwhals as nw
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+import pyarrow.dataset as ds
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from medlake.engine.duckdb_sql import DuckDBSession
 
 __all__ = ["COMMIT_ATTEMPTS", "PolarsEngine", "commit_with_retry"]
+__all__ = ["COMMIT_ATTEMPTS", "DeltaPointReader", "PolarsEngine", "commit_with_retry"]
 
 COMMIT_ATTEMPTS = 8
 _T = TypeVar("_T")
@@ -122,9 +125,43 @@ def _commit(metadata: dict[str, str] | None) -> CommitProperties | None:
     return CommitProperties(custom_metadata=metadata) if metadata else None
 
 
+class DeltaPointReader:
+    """One delta-rs table handle kept open: brought up to date with ``update_incremental`` (reads only the new log
+    entries) at most every ``refresh_seconds``; lookups filter a pyarrow dataset, so files and row groups whose
+    statistics exclude the keys are skipped (hence Z-order / sort on the lookup key and small row groups)."""
+
+    def __init__(self, table: DeltaTable, refresh_seconds: float) -> None:
+        self._table = table
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self._dataset = table.to_pyarrow_dataset()
+
+    def _current(self) -> ds.Dataset:
+        with self._lock:
+            if time.monotonic() - self._checked >= self._refresh_seconds:
+                before = self._table.version()
+                self._table.update_incremental()
+                if self._table.version() != before:
+                    self._dataset = self._table.to_pyarrow_dataset()
+                self._checked = time.monotonic()
+            return self._dataset
+
+    def rows(self, where: Mapping[str, Iterable[Any]]) -> pa.Table:
+        dataset = self._current()
+        condition = None
+        for column, values in where.items():
+            term = ds.field(column).isin(pa.array(list(values), type=dataset.schema.field(column).type))
+            condition = term if condition is None else condition & term
+        return dataset.to_table(filter=condition)
+
+
 class PolarsEngine:
     name = "polars"
     dialect = "duckdb"  # the SQL it runs: DuckDB, in process, over Arrow
+
+    def point_reader(self, path: str, *, refresh_seconds: float = 1.0) -> DeltaPointReader:
+        return DeltaPointReader(self._table(path), refresh_seconds)
 
     def exists(self, path: str) -> bool:
         return DeltaTable.is_deltatable(str(path))
@@ -269,6 +306,11 @@ class PolarsEngine:
         for partition in crowded_partitions(values.to_pylist()):
             filters = [(column, "=", value) for column, value in partition.items()] or None
             table.optimize.z_order(list(zorder), partition_filters=filters, commit_properties=_commit(metadata))
+
+    def cluster(self, path: str, columns: tuple[str, ...], *, row_group_rows: int,
+                metadata: dict[str, str] | None = None) -> None:
+        self._table(path).optimize.z_order(list(columns), writer_properties=WriterProperties(
+            max_row_group_size=row_group_rows), commit_properties=_commit(metadata))
 
     def vacuum(
         self,

@@ -29,6 +29,7 @@ from medlake.engine.base import (
     DECIMAL,
     TEXT_FORMATS,
     CheckData,
+    ScanPointReader,
     SplinkOptions,
     TableStats,
     WriteResult,
@@ -164,6 +165,11 @@ class SparkEngine:
 
     def exists(self, path: str) -> bool:
         return bool(self._delta().isDeltaTable(self.spark, str(path)))
+
+    def point_reader(self, path: str, *, refresh_seconds: float = 1.0) -> ScanPointReader:
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        return ScanPointReader(self, path)  # Spark reads the newest version on every lookup
 
     def read(self, path: str) -> nw.LazyFrame:
         if not self.exists(path):
@@ -333,6 +339,11 @@ class SparkEngine:
                         for c, v in partition.items()
                     ))
                 builder.executeZOrderBy(*zorder)
+
+    def cluster(self, path: str, columns: tuple[str, ...], *, row_group_rows: int,
+                metadata: dict[str, str] | None = None) -> None:
+        with self._commit_user_metadata(metadata):
+            self._table(path).optimize().executeZOrderBy(*columns)  # row groups sized by parquet.block.size
 
     def vacuum(
         self,

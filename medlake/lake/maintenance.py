@@ -27,7 +27,17 @@ from medlake.errors import TableNotFoundError
 from medlake.layers import Layer
 from medlake.sources import SOURCES, SourceTable
 
-__all__ = ["MaintenanceTarget", "TableMaintenance", "lake_tables", "maintain_lake", "maintain_table", "zorder_columns"]
+__all__ = [
+    "LOOKUP_ROW_GROUP_ROWS",
+    "PATIENT_LOOKUP_KEYS",
+    "MaintenanceTarget",
+    "TableMaintenance",
+    "lake_tables",
+    "layout_for_lookups",
+    "maintain_lake",
+    "maintain_table",
+    "zorder_columns",
+]
 
 _MAX_DEPTH = 3  # folders searched below a layer for tables
 _LOAD_ORDERED_LAYERS = frozenset({Layer.ODS.value})  # not optimized, see the module docstring
@@ -167,3 +177,32 @@ def maintain_lake(
                        enforce_retention_duration=enforce_retention_duration)
         for target in lake_tables(settings, tables)
     ]
+
+
+LOOKUP_ROW_GROUP_ROWS = 8192
+"""Row-group size of tables laid out for point lookups: on 2M rows, a patient lookup on an unsorted Delta table
+took p95 ≈ 190–210 ms, Z-ordered with 8,192-row groups ≈ 17 ms (issue 15)."""
+
+# the patient-keyed tables patient 360 reads, and the column each is looked up by
+PATIENT_LOOKUP_KEYS: dict[str, tuple[str, ...]] = {
+    "dwd/golden_record": (_MASTER_ID,), "dwd/master_patient_index": (_MASTER_ID,),
+    "dwd/encounter": (_PATIENT_REFERENCE,), "dwd/diagnosis": ("encounter_id",), "dwd/order_item": ("encounter_id",),
+    "dwd/lab_result": ("encounter_id",), "dwd/settlement": ("encounter_id",),
+}
+
+
+def layout_for_lookups(
+    engine: Engine, settings: Settings, *, row_group_rows: int = LOOKUP_ROW_GROUP_ROWS,
+    keys: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Z-order each patient-keyed table (``LAYER/NAME`` → lookup columns; default :data:`PATIENT_LOOKUP_KEYS`) on
+    its lookup columns with small row groups, carrying the newest commit's metadata (a DWD watermark) over. Tables
+    not in the lake are skipped; returns what was laid out."""
+    done = {}
+    for table, columns in (keys or PATIENT_LOOKUP_KEYS).items():
+        path = str(settings.lake / table)
+        if not engine.exists(path):
+            continue
+        engine.cluster(path, columns, row_group_rows=row_group_rows, metadata=_carried_metadata(engine, path))
+        done[table] = columns
+    return done
