@@ -2,7 +2,8 @@
 on loopback, against the lake of ``MEDLAKE_HOME`` (built by ``medlake demo``; lay it out first with
 ``medlake maintain``). The server runs as ``medlake serve`` in its own process; this process only generates load.
 
-    python -m medlake.services.load_bench --rate 200 --seconds 60 --users 50
+    python -m medlake.bench.serve --rate 200 --seconds 60 --users 50
+    python -m medlake.bench serve --size 200      # the same through make bench: SIZE is the offered rate
 
 Prints p50/p95/p99 latency (ms), the rate the generator actually reached, errors, the machine's core count and
 whether the audit holds exactly one record per request (read after the server has stopped and flushed).
@@ -22,7 +23,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["main", "run_load"]
+__all__ = ["bench_serve", "main", "run_load"]
 
 _BENCH_USER = "load-bench"
 _BENCH_PASSWORD = "load-bench-password"
@@ -70,7 +71,7 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
     from locust import FastHttpUser, constant_throughput, task
     from locust.env import Environment
 
-    from medlake.config import settings
+    from medlake.config import child_environment, settings
     from medlake.services.audit import read_audit
     from medlake.services.users import UserStore
 
@@ -81,7 +82,7 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     # the server's own settings come from the environment, as for `medlake serve`; the rate limit is lifted for it
-    environment = {**os.environ, "MEDLAKE_SERVE_RATE": str(int(rate * 120) + 1000)}
+    environment = child_environment({"MEDLAKE_SERVE_RATE": str(int(rate * 120) + 1000)})
     server = subprocess.Popen([sys.executable, "-c", "from medlake.cli import main; main()", "serve", "--port",
                                str(port)], env=environment)
     try:
@@ -123,6 +124,18 @@ def run_load(rate: float, seconds: float, users: int) -> dict[str, Any]:
     figures["audit_rows"] = audited.num_rows
     figures["audit_rows_equal_requests"] = audited.num_rows == figures["requests"]
     return figures
+
+
+def bench_serve(rate: int = 200) -> dict[str, Any]:
+    """``make bench``'s entry: ``rate`` patient-360 requests/s for 60 s from 50 users against ``MEDLAKE_HOME``'s
+    lake (a clear error when it has no master index yet: run ``make demo`` or build the lake first)."""
+    from medlake.config import settings
+    from medlake.errors import ConfigurationError
+
+    golden = settings().table_path("dwd", "golden_record")
+    if not golden.exists():
+        raise ConfigurationError(f"{golden}: no master index to look patients up in; run `make demo` first")
+    return run_load(float(rate), 60.0, 50)
 
 
 def main(argv: list[str] | None = None) -> None:
