@@ -87,3 +87,55 @@ def decide_command(
     result = MasterPatientIndex(store).record_manual_decision(record_a, record_b, decision, who, why)  # type: ignore[arg-type]
     if result is not None:
         typer.echo(f"{decision} {record_a} {record_b}: {result.merges} merges, {result.splits} splits")
+
+
+@empi_app.command("evaluate")
+def evaluate_command(
+    input: Path = typer.Argument(..., help="CSV or Parquet file of patient records with a truth column"),
+    truth: str = typer.Option(..., "--truth", help="column holding the true person of each record"),
+    map: str = typer.Option(..., "--map", help="field=column pairs, as for `medlake empi link`"),
+    link_threshold: float = typer.Option(0.95, help="match probability at which records link"),
+    review_threshold: float = typer.Option(0.5, help="match probability from which pairs go to review"),
+    choose_threshold: bool = typer.Option(
+        False, "--choose-threshold", help="also choose the link threshold on a validation half, score the other"
+    ),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="also run plain Splink beside it"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Link INPUT as `medlake empi link` does and score it against the truth column."""
+    import json
+
+    from medlake.empi.evaluate import evaluate
+    from medlake.empi.field_map import FieldMap
+
+    report = evaluate(
+        read_patient_file(input), FieldMap.parse(map), truth, link_threshold=link_threshold,
+        review_threshold=review_threshold, choose_threshold=choose_threshold, baseline=baseline,
+    )
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    for line in _report_lines(report):
+        typer.echo(line)
+
+
+def _quality_line(label: str, figures: dict[str, float]) -> str:
+    return (f"{label:<10} precision {figures['precision']:.4f}  recall {figures['recall']:.4f}  "
+            f"F1 {figures['f1']:.4f}  clusters {figures['predicted_clusters']} (true {figures['true_clusters']})")
+
+
+def _report_lines(report: dict) -> list[str]:
+    medlake = report["medlake"]
+    lines = [
+        f"{report['records']} records, {medlake['true_pairs']} true pairs, link threshold {report['link_threshold']}",
+        _quality_line("medlake", medlake) + f"  {medlake['seconds']} s, {medlake['review_pairs']} to review",
+        f"{'':<10} blocking recall {report['blocking_recall']:.4f}",
+    ]
+    if "validation" in report:
+        val = report["validation"]
+        lines.append(_quality_line("test half", val["test"])
+                     + f"  threshold {val['chosen_threshold']} chosen on {val['validation_records']} records")
+    if "baseline" in report:
+        lines.append(_quality_line("splink", report["baseline"]) + f"  {report['baseline']['seconds']} s")
+        lines.append(f"{'':<10} F1 ratio medlake/splink {report['f1_ratio']}")
+    return lines

@@ -33,7 +33,7 @@ from medlake.empi.errors import EmpiError
 if TYPE_CHECKING:
     from medlake.config import LakePath, Settings
 
-__all__ = ["BACKENDS", "PAIR_SCHEMA", "LinkageModel", "ModelSettings", "blocking_candidates"]
+__all__ = ["BACKENDS", "BLOCKING_KEYS", "PAIR_SCHEMA", "LinkageModel", "ModelSettings", "blocking_candidates"]
 
 PAIR_SCHEMA: dict[str, pl.DataType] = {
     "record_a": pl.Utf8(),
@@ -118,7 +118,7 @@ def _clamp_prior(linker: Any, records: int) -> None:
     core.probability_two_random_records_match = min(max(core.probability_two_random_records_match, floor), 0.5)
 
 
-_BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
+BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
     ("id_number",),
     ("birth_date", "name_key"),
     ("phone",),
@@ -133,7 +133,7 @@ def blocking_candidates(existing: pl.DataFrame, incoming: pl.DataFrame) -> pl.Da
     """The rows of ``existing`` that share at least one blocking key with ``incoming`` (nulls never agree, as in
     SQL): the only ones ``predict_between`` can pair, so scoring registers these instead of the whole index."""
     ids: list[pl.Series] = []
-    for cols in _BLOCKING_KEYS:
+    for cols in BLOCKING_KEYS:
         if set(cols) <= set(existing.columns) & set(incoming.columns):
             keys = incoming.select(cols).drop_nulls().unique()
             ids.append(existing.select("record_id", *cols).join(keys, on=list(cols), how="semi")["record_id"])
@@ -146,7 +146,7 @@ def _blocking_rules(columns: set[str]) -> list[Any]:
     from splink import block_on
 
     available = columns | ({"name_key"} if "name_norm" in columns else set())
-    rules = [block_on(*cols) for cols in _BLOCKING_KEYS if set(cols) <= available]
+    rules = [block_on(*cols) for cols in BLOCKING_KEYS if set(cols) <= available]
     if not rules:
         raise EmpiError("no blocking rule fits the mapped fields; map at least name or id_number")
     return rules
