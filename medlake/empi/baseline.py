@@ -30,7 +30,10 @@ def _simple(records: pl.DataFrame, field_map: FieldMap) -> pl.DataFrame:
         return pl.when(value != "").then(value)
 
     born = text(field_map.birth_date)
-    record_id = text(field_map.record_id) if field_map.record_id else pl.int_range(1, pl.len() + 1).cast(pl.Utf8)
+    record_id = (
+        pl.col(field_map.record_id).cast(pl.Utf8).str.strip_chars() if field_map.record_id
+        else pl.int_range(1, pl.len() + 1).cast(pl.Utf8)
+    )
     return records.select(
         record_id.alias("unique_id"),
         text(field_map.name).alias("name"),
