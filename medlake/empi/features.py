@@ -135,7 +135,6 @@ def standardize_records(records: pl.DataFrame, field_map: FieldMap) -> pl.DataFr
         if field_map.record_id
         else pl.int_range(1, pl.len() + 1).cast(pl.Utf8)
     )
-    street, _ = address_parts(_text(records, field_map.address))
     base = records.select(
         record_id.alias("record_id"),
         _text(records, field_map.name).alias("name"),
@@ -143,12 +142,12 @@ def standardize_records(records: pl.DataFrame, field_map: FieldMap) -> pl.DataFr
         _birth_date(records, field_map.birth_date).alias("_given_birth"),
         _text(records, field_map.sex).str.to_lowercase().replace_strict(_SEX_CODES, default=None).alias("_given_sex"),
         _text(records, field_map.phone).alias("phone"),
-        street.alias("address"),
+        _text(records, field_map.address).alias("address"),
         _text(records, field_map.region).alias("_given_region"),
         _text(records, field_map.source).alias("source"),
         _text(records, field_map.updated_at).alias("updated_at"),
     )
-    base = base.with_columns(phone=normalized_phone(base["phone"]))
+    base = base.with_columns(phone=normalized_phone(base["phone"]), address=address_parts(base["address"])["address"])
     base = base.join(_id_columns(base["_raw_id"]), on="_raw_id", how="left")
     base = base.join(_name_columns(base["name"]), on="name", how="left")
     id_birth = pl.col("id_number").str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False).dt.strftime("%Y-%m-%d")

@@ -25,6 +25,7 @@ from medlake.empi.features import FEATURE_SCHEMA, standardize_records
 from medlake.empi.field_map import FieldMap
 from medlake.empi.golden import golden_records
 from medlake.empi.model import PAIR_SCHEMA, LinkageModel, ModelSettings, blocking_candidates
+from medlake.empi.rules import apart_by_household_rule
 from medlake.empi.store import TABLES, EmpiStore, utc_now
 from medlake.lake.crashpoints import crash_point
 
@@ -230,6 +231,7 @@ class MasterPatientIndex:
                 _id_pairs(others, incoming),
                 _id_pairs(incoming, None),
             ])
+            pairs = apart_by_household_rule(pairs, pl.concat([others.select(list(FEATURE_SCHEMA)), incoming]))
         finally:
             model.close()
         index_rows, golden_new, retired, audit, review = self._cluster(

@@ -79,17 +79,19 @@ def _strip(text: pl.Expr, pattern: str) -> tuple[pl.Expr, pl.Expr]:
     return pl.when(keep).then(text).otherwise(text.str.slice(found.str.len_chars())), pl.when(~keep).then(found)
 
 
-def address_parts(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(street part, region prefix) of an address; the region prefix is null when the address has none."""
-    text = raw.str.normalize("NFKC").str.replace_all(r"\s+", "").str.to_lowercase()
-    prefixes = []
-    for pattern in (_PROVINCE, _PREFECTURE, _COUNTY):
-        text, found = _strip(text, pattern)
-        prefixes.append(found)
-    text = (
-        text.str.replace_all(r"(\d+)(?:号楼|栋|幢|座|#楼)", "${1}幢")
-        .str.replace_all(r"(\d+)室", "${1}")
-        .str.replace_all(r"[,，、\-—]", "")
+def address_parts(raw: pl.Series) -> pl.DataFrame:
+    """``address`` (the street part) and ``address_region`` (the region prefix, null when there is none) of each
+    address, in the order of ``raw``."""
+    text = pl.col("address")
+    frame = pl.DataFrame({"raw": raw.cast(pl.Utf8)}).with_columns(
+        address=pl.col("raw").str.normalize("NFKC").str.replace_all(r"\s+", "").str.to_lowercase()
     )
-    region = pl.concat_str(prefixes, ignore_nulls=True)
-    return pl.when(text != "").then(text), pl.when(region != "").then(region)
+    for level, pattern in enumerate((_PROVINCE, _PREFECTURE, _COUNTY)):  # one column at a time: no nested trees
+        stripped, found = _strip(text, pattern)
+        frame = frame.with_columns(stripped.alias("address"), found.alias(f"_prefix{level}"))
+    return frame.select(
+        pl.col("address").str.replace_all(r"(\d+)(?:号楼|栋|幢|座|#楼)", "${1}幢")
+        .str.replace_all(r"(\d+)室", "${1}")
+        .str.replace_all(r"[,，、\-—]", ""),
+        pl.concat_str(pl.col("^_prefix.*$"), ignore_nulls=True).alias("address_region"),
+    ).with_columns(pl.all().replace("", None))
