@@ -25,7 +25,7 @@ import polars as pl
 from medlake.empi.errors import EmpiError
 from medlake.empi.features import standardize_records
 from medlake.empi.field_map import FieldMap
-from medlake.empi.model import BLOCKING_KEYS
+from medlake.empi.model import BLOCKING_KEYS, with_blocking_columns
 
 __all__ = ["Evaluation", "blocking_recall", "evaluate", "pair_quality", "truth_frame"]
 
@@ -99,6 +99,7 @@ def blocking_recall(features: pl.DataFrame, truth: pl.DataFrame) -> float:
     pairs = _true_pairs(truth)
     if pairs.height == 0:
         return 1.0
+    features = with_blocking_columns(features)
     columns = sorted({c for key in BLOCKING_KEYS for c in key if c in features.columns})
     side = features.select("record_id", *columns)
     joined = pairs.join(side.rename({c: f"{c}_a" for c in side.columns}), left_on="record_a",

@@ -33,7 +33,8 @@ from medlake.empi.errors import EmpiError
 if TYPE_CHECKING:
     from medlake.config import LakePath, Settings
 
-__all__ = ["BACKENDS", "BLOCKING_KEYS", "PAIR_SCHEMA", "LinkageModel", "ModelSettings", "blocking_candidates"]
+__all__ = ["BACKENDS", "BLOCKING_KEYS", "PAIR_SCHEMA", "LinkageModel", "ModelSettings", "blocking_candidates",
+           "with_blocking_columns"]
 
 PAIR_SCHEMA: dict[str, pl.DataType] = {
     "record_a": pl.Utf8(),
@@ -126,26 +127,45 @@ BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
     ("birth_date", "region", "sex"),
     ("name_key", "phone"),
     ("address", "birth_date"),
+    # typo-tolerant keys (derived columns, see with_blocking_columns): a typo rarely hits both ends of a name
+    ("birth_date", "name_head"),
+    ("birth_date", "name_tail"),
+    ("birth_date", "address_head"),
+    ("address_head", "name_head"),
 )
+_DERIVED_KEYS: dict[str, tuple[str, pl.Expr]] = {  # key column: (the feature it is cut from, how)
+    "name_head": ("name_pinyin", pl.col("name_pinyin").str.slice(0, 3)),
+    "name_tail": ("name_pinyin", pl.col("name_pinyin").str.slice(-3)),
+    "address_head": ("address", pl.col("address").str.slice(0, 6)),
+}
+
+
+def with_blocking_columns(features: pl.DataFrame) -> pl.DataFrame:
+    """``features`` plus the derived blocking-key columns (name and address heads/tails) their sources allow."""
+    derived = {k: e for k, (source, e) in _DERIVED_KEYS.items() if source in features.columns}
+    return features.with_columns(**derived) if derived else features
 
 
 def blocking_candidates(existing: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
     """The rows of ``existing`` that share at least one blocking key with ``incoming`` (nulls never agree, as in
     SQL): the only ones ``predict_between`` can pair, so scoring registers these instead of the whole index."""
     ids: list[pl.Series] = []
+    existing, incoming = with_blocking_columns(existing), with_blocking_columns(incoming)
     for cols in BLOCKING_KEYS:
         if set(cols) <= set(existing.columns) & set(incoming.columns):
             keys = incoming.select(cols).drop_nulls().unique()
             ids.append(existing.select("record_id", *cols).join(keys, on=list(cols), how="semi")["record_id"])
     if not ids:
-        return existing
-    return existing.filter(pl.col("record_id").is_in(pl.concat(ids).unique().implode()))
+        return existing.drop(_DERIVED_KEYS, strict=False)
+    chosen = pl.concat(ids).unique().implode()
+    return existing.drop(_DERIVED_KEYS, strict=False).filter(pl.col("record_id").is_in(chosen))
 
 
 def _blocking_rules(columns: set[str]) -> list[Any]:
     from splink import block_on
 
-    available = columns | ({"name_key"} if "name_norm" in columns else set())
+    available = columns | ({"name_key", "name_head", "name_tail"} if "name_norm" in columns else set())
+    available |= {"address_head"} if "address" in columns else set()
     rules = [block_on(*cols) for cols in BLOCKING_KEYS if set(cols) <= available]
     if not rules:
         raise EmpiError("no blocking rule fits the mapped fields; map at least name or id_number")
@@ -369,7 +389,8 @@ class LinkageModel:
 
     def _register(self, features: pl.DataFrame) -> Any:
         self._counter += 1
-        table = features.select([c for c in features.columns if c not in {"fingerprint"}]).to_arrow()
+        table = with_blocking_columns(features.select([c for c in features.columns if c not in {"fingerprint"}]))
+        table = table.to_arrow()
         return self._db.register(pa.table(table), table_name=f"{self._prefix}_{self._counter}")
 
     def train(self, features: pl.DataFrame) -> None:

@@ -3,9 +3,10 @@
 Household members share a phone and an address; the model treats those agreements as independent evidence and
 so can link a father with his son, or one twin with the other. The household rule keeps such pairs apart: two
 records whose names disagree (no common pinyin key, and the pinyin strings' Jaro–Winkler similarity below
-:data:`NAME_AGREEMENT`) are not the same person unless their ID numbers agree — whatever their phone, address or
-birth date (same birth date and different given names: twins). Pairs it removes are neither linked nor queued
-for review; an ID-number pair is never removed.
+:data:`NAME_AGREEMENT`) are not the same person unless their ID numbers agree or differ by one keying slip (one
+digit, or two adjacent digits swapped) — whatever their phone, address or birth date (same birth date and different
+given names: twins, whose ID numbers differ in the sequence number and the check character). Pairs it removes are
+neither linked nor queued for review; an ID-number pair is never removed.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ NAME_AGREEMENT = 0.9
 """Jaro–Winkler similarity of the pinyin forms from which two names count as the same name mistyped."""
 
 
-def _jaro_winkler(left: pl.Series, right: pl.Series) -> pl.Series:
+def _pairwise(left: pl.Series, right: pl.Series, scorer: str) -> pl.Series:
+    """Row-wise ``JaroWinkler`` similarity or ``DamerauLevenshtein`` distance (null where a side is null)."""
     from rapidfuzz import process
-    from rapidfuzz.distance import JaroWinkler
+    from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
+    function = {"JaroWinkler": JaroWinkler.similarity, "DamerauLevenshtein": DamerauLevenshtein.distance}[scorer]
     both = (left.is_not_null() & right.is_not_null()).to_numpy()
     out = np.full(left.len(), np.nan)
     if both.any():
-        out[both] = process.cpdist(
-            left.filter(both).to_list(), right.filter(both).to_list(), scorer=JaroWinkler.similarity, workers=1
-        )
+        out[both] = process.cpdist(left.filter(both).to_list(), right.filter(both).to_list(), scorer=function,
+                                   workers=1)
     return pl.Series(out).fill_nan(None)
 
 
@@ -42,10 +44,10 @@ def apart_by_household_rule(pairs: pl.DataFrame, features: pl.DataFrame) -> pl.D
     joined = model_pairs.join(side, left_on="record_a", right_on="record_id", how="left").join(
         side, left_on="record_b", right_on="record_id", how="left", suffix="_b"
     )
-    similarity = _jaro_winkler(joined["name_pinyin"], joined["name_pinyin_b"])
+    similarity = _pairwise(joined["name_pinyin"], joined["name_pinyin_b"], "JaroWinkler")
     common = joined.select(pl.col("name_keys").list.set_intersection("name_keys_b").list.len())["name_keys"]
     names_disagree = (common == 0) & (similarity < NAME_AGREEMENT)
-    same_id = (joined["id_number"] == joined["id_number_b"]).fill_null(False)
+    same_id = (_pairwise(joined["id_number"], joined["id_number_b"], "DamerauLevenshtein") <= 1).fill_null(False)
     apart = (names_disagree.fill_null(False) & ~same_id).alias("_apart")
     kept = joined.with_columns(apart).filter(~pl.col("_apart")).select(pairs.columns)
     return pl.concat([pairs.filter(pl.col("rule") == "id_number"), kept])
