@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "standards", "empi", "lineage", "maintain"}
 SUBCOMMANDS = {
     "standards": {"list", "show", "diff", "generate-checks", "sync-reference"},
-    "empi": {"link", "decide"},
+    "empi": {"link", "decide", "evaluate", "review"},
     "lineage": {"build", "downstream", "upstream", "columns", "jobs", "validate"},
 }
 # What `medlake --help` must not import: the capability libraries and the orchestration stack.

@@ -74,19 +74,49 @@ def link_command(
 
 @empi_app.command("decide")
 def decide_command(
-    record_a: str = typer.Argument(...),
-    record_b: str = typer.Argument(...),
-    decision: str = typer.Option(..., "--decision", help="link or unlink"),
-    who: str = typer.Option(..., "--who"),
+    record_a: str = typer.Argument(..., help="a record id, or a CSV of decisions (record_a, record_b, decision, why)"),
+    record_b: str | None = typer.Argument(None, help="the other record id (omitted with a CSV)"),
+    decision: str | None = typer.Option(None, "--decision", help="link or unlink (for one pair)"),
+    who: str | None = typer.Option(None, "--who", help="who decides (a CSV may carry a who column instead)"),
     why: str = typer.Option("", "--why"),
     store: Path = typer.Option(..., "--store", help="EMPI state folder"),
 ) -> None:
-    """Record a manual link/unlink; it wins over the model now and on every later run."""
+    """Record manual link/unlink decisions; they win over the model now and on every later run.
+
+    One pair: `decide A B --decision link --who NAME --why TEXT`. In bulk: `decide FILE.csv --who NAME`, FILE with
+    columns record_a, record_b, decision (link/unlink; empty rows are skipped), why and optionally who, such as the
+    queue `medlake empi review` writes, filled in."""
     from medlake.empi.index import MasterPatientIndex
 
-    result = MasterPatientIndex(store).record_manual_decision(record_a, record_b, decision, who, why)  # type: ignore[arg-type]
+    mpi = MasterPatientIndex(store)
+    if record_b is None:
+        from medlake.empi.review import decide_from_file
+
+        count, result = decide_from_file(mpi, Path(record_a), who)
+        applied = f": {result.merges} merges, {result.splits} splits" if result is not None else ""
+        typer.echo(f"{count} decisions from {record_a}{applied}")
+        return
+    if decision is None or who is None:
+        raise EmpiError("decide A B: --decision and --who are required for one pair")
+    result = mpi.record_manual_decision(record_a, record_b, decision, who, why)  # type: ignore[arg-type]
     if result is not None:
         typer.echo(f"{decision} {record_a} {record_b}: {result.merges} merges, {result.splits} splits")
+
+
+@empi_app.command("review")
+def review_command(
+    store: Path = typer.Option(..., "--store", help="EMPI state folder"),
+    out: Path = typer.Option(..., "--out", help="output .csv or .parquet: the open review queue"),
+    evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="re-score pairs for per-field evidence"),
+) -> None:
+    """Write the open review queue: both records side by side, the model's evidence, empty decision/why columns
+    to fill in and pass to `medlake empi decide`."""
+    from medlake.empi.index import MasterPatientIndex
+    from medlake.empi.review import review_queue
+
+    queue = review_queue(MasterPatientIndex(store), evidence=evidence)
+    write_assignments(queue, out)
+    typer.echo(f"{queue.height} open review pairs → {out}")
 
 
 @empi_app.command("evaluate")
