@@ -3,7 +3,9 @@
 The ID number is normalized and validated as polars expressions (the DWD's GB 11643 normalization: 15→18
 upgrade, upper-case X; the same validity rules as medlake.identifiers); a valid ID is trusted over the
 typed birth date and sex (they are cross-checked and the disagreement flagged), and supplies the region when
-the record has none.
+the record has none — unless the typed birth date contradicts it beyond a keying slip (more than one digit, not a
+day/month swap): then it is a guardian's ID (an infant registered under a parent's number) and is dropped, so it
+neither links nor blocks. Dates, phones and addresses are normalised by :mod:`medlake.empi.normalize`.
 """
 
 from __future__ import annotations
