@@ -122,7 +122,7 @@ def _name_columns(names: pl.Series) -> pl.DataFrame:
             "name": pl.Series(distinct, dtype=pl.Utf8),
             "name_norm": pl.Series([k.normalized if k else None for k in keys], dtype=pl.Utf8),
             "name_pinyin": pl.Series([k.pinyin if k else None for k in keys], dtype=pl.Utf8),
-            "name_key": pl.Series([k.key if k else None for k in keys], dtype=pl.Utf8),
+            "name_key": pl.Series([k.blocking_key if k else None for k in keys], dtype=pl.Utf8),
             "name_keys": _joined([k.keys if k else None for k in keys]),
             "surnames": _joined([k.surnames if k else None for k in keys]),
         }

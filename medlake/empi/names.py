@@ -58,9 +58,14 @@ class NameKeys:
 
     @property
     def key(self) -> str:
-        """The primary key (first of ``keys``) with its two parts in sorted order, for blocking: "Wei Zhang"
-        typed given name first meets 张伟."""
-        return "|".join(sorted(self.keys[0].split("|"))) if self.keys else ""
+        """The primary key (first of ``keys``)."""
+        return self.keys[0] if self.keys else ""
+
+    @property
+    def blocking_key(self) -> str:
+        """The primary key with its two parts in sorted order, for blocking: "Wei Zhang" typed given name first
+        meets 张伟."""
+        return "|".join(sorted(self.key.split("|"))) if self.keys else ""
 
 
 @lru_cache(maxsize=65536)

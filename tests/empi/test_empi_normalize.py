@@ -47,7 +47,7 @@ def test_traditional_and_one_word_pinyin_names_meet_the_han_form() -> None:
     for variant in ("張偉", "zhangwei", "ZhangWei", "ZHANGWEI", "weizhang", "Wei Zhang"):
         keys = name_keys(variant)
         assert keys is not None and set(keys.keys) & set(han.keys), variant
-        assert keys.key == han.key, variant  # the blocking key ignores the order
+        assert keys.blocking_key == han.blocking_key, variant  # the blocking key ignores the order
     assert name_keys("張偉").normalized == "张伟"  # type: ignore[union-attr]
     assert "ouyang|xiaoming" in name_keys("ouyangxiaoming").keys  # type: ignore[union-attr]
     assert name_keys("gibb").keys == ("gibb|",)  # type: ignore[union-attr]
