@@ -7,8 +7,9 @@
 * cluster counts (predicted masters, true persons);
 * blocking recall: the share of true pairs that at least one blocking rule proposes (an upper bound of recall);
 * optionally the link threshold chosen on a labelled validation split (half of the persons, by a hash of the
-  truth value): the index links that half once, and each candidate threshold clusters its master IDs plus the
-  review-queue pairs scored at or above it; the chosen threshold then links the other half, which is scored;
+  truth value): the index links that half once at the highest candidate, and each lower candidate clusters its
+  master IDs plus the review-queue pairs scored at or above it (valid ID numbers kept apart, as the index does);
+  the chosen threshold then links the other half, which is scored;
 * beside it, plain Splink with its default comparisons on simply normalised input (:mod:`medlake.empi.baseline`).
 """
 
@@ -117,17 +118,25 @@ def _validation_half(truth: pl.DataFrame, seed: int) -> pl.Series:
     return (truth["person_id"].hash(seed=seed) % 2 == 0).alias("validation")
 
 
-def _components(assignments: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
-    """Masters of ``assignments`` joined further by the ``extra`` record pairs (record_a, record_b)."""
-    import networkx as nx
+def _components(assignments: pl.DataFrame, extra: pl.DataFrame, valid_ids: pl.DataFrame) -> pl.DataFrame:
+    """Masters of ``assignments`` joined further by the ``extra`` scored pairs (record_a, record_b, score), with
+    the index's constraint: a cluster never holds two different valid ID numbers (``valid_ids``: record_id,
+    id_number), the strongest pairs joining first."""
+    from medlake.empi.clusters import constrained_components
 
-    graph = nx.Graph()
-    graph.add_nodes_from(assignments["record_id"].to_list())
-    firsts = assignments.with_columns(first=pl.col("record_id").first().over("master_id"))
-    graph.add_edges_from(firsts.select("first", "record_id").iter_rows())
-    graph.add_edges_from(extra.select("record_a", "record_b").iter_rows())
-    rows = [(r, str(n)) for n, part in enumerate(nx.connected_components(graph)) for r in part]
-    return pl.DataFrame(rows, schema={"record_id": pl.Utf8, "master_id": pl.Utf8}, orient="row")
+    nodes = assignments.select("record_id").with_row_index("i").with_columns(pl.col("i").cast(pl.Int64))
+    first = assignments.with_columns(first=pl.col("record_id").first().over("master_id"))
+    edges = pl.concat([
+        first.select(pl.col("first").alias("record_a"), pl.col("record_id").alias("record_b"), score=pl.lit(1.0),
+                     forced=pl.lit(True)),
+        extra.select("record_a", "record_b", pl.col("score").cast(pl.Float64), forced=pl.lit(False)),
+    ]).join(nodes.rename({"record_id": "record_a", "i": "a"}), on="record_a").join(
+        nodes.rename({"record_id": "record_b", "i": "b"}), on="record_b"
+    ).select("a", "b", "score", "forced")
+    valid = {int(i): frozenset([n]) for i, n in nodes.join(valid_ids, on="record_id").select("i", "id_number")
+             .iter_rows()}
+    labels = constrained_components(nodes.height, edges, valid)
+    return nodes.select("record_id", master_id=pl.Series(labels).cast(pl.Utf8))
 
 
 def _choose_threshold(
@@ -141,11 +150,13 @@ def _choose_threshold(
         mpi = MasterPatientIndex(Path(scratch), link_threshold=max(_THRESHOLDS), review_threshold=review_threshold)
         assignments = mpi.link(records, field_map).assignments
         review = mpi.store.read("empi_review").filter(pl.col("reason") == "uncertain match score")
+    features = standardize_records(records, field_map)
+    valid_ids = features.filter(pl.col("id_valid")).select("record_id", "id_number")
     scores = {}
     for threshold in _THRESHOLDS:
         if threshold < review_threshold:
             continue
-        clusters = _components(assignments, review.filter(pl.col("score") >= threshold))
+        clusters = _components(assignments, review.filter(pl.col("score") >= threshold), valid_ids)
         scores[str(threshold)] = pair_quality(clusters, truth).f1
     best = max(scores.items(), key=lambda item: (item[1], float(item[0])))
     return float(best[0]), scores
