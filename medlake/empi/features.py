@@ -15,7 +15,7 @@ import polars as pl
 
 from medlake.empi.field_map import FieldMap
 from medlake.empi.names import name_keys
-from medlake.empi.normalize import address_parts, normalized_date, normalized_phone
+from medlake.empi.normalize import address_parts, birth_dates_contradict, normalized_date, normalized_phone
 from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
 from medlake.lake.dwd import normalize_id_number_column
 
@@ -70,23 +70,6 @@ def _birth_date(frame: pl.DataFrame, column: str | None) -> pl.Expr:
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return pl.col(column).cast(pl.Date).dt.strftime("%Y-%m-%d")
     return normalized_date(pl.col(column).cast(pl.Utf8))
-
-
-def _guardian_id(id_birth: pl.Expr, given_birth: pl.Expr) -> pl.Expr:
-    """A valid ID whose birth date the record's own birth date contradicts: not a keying slip of the typed date
-    (one edit, or day and month swapped) but another date — an infant registered under a parent's ID."""
-    a, b = id_birth.str.replace_all("-", ""), given_birth.str.replace_all("-", "")
-    swapped = a == pl.concat_str([b.str.slice(0, 4), b.str.slice(6, 2), b.str.slice(4, 2)])
-    differing = pl.sum_horizontal([(a.str.slice(i, 1) != b.str.slice(i, 1)).cast(pl.Int32) for i in range(8)])
-    return (differing >= 2) & ~swapped & ~_transposed(a, b)
-
-
-def _transposed(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    """``b`` is ``a`` with two adjacent digits swapped."""
-    return pl.any_horizontal([
-        b == pl.concat_str([a.str.slice(0, i), a.str.slice(i + 1, 1), a.str.slice(i, 1), a.str.slice(i + 2)])
-        for i in range(7)
-    ])
 
 
 def _valid_id_expr(column: str) -> pl.Expr:
@@ -154,7 +137,8 @@ def standardize_records(records: pl.DataFrame, field_map: FieldMap) -> pl.DataFr
     base = base.join(_name_columns(base["name"]), on="name", how="left")
     id_birth = pl.col("id_number").str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False).dt.strftime("%Y-%m-%d")
     # an infant's record under a parent's ID: the ID is not the person's own, so it neither links nor blocks
-    guardian = pl.col("id_valid").fill_null(False) & _guardian_id(id_birth, pl.col("_given_birth")).fill_null(False)
+    contradicted = birth_dates_contradict(id_birth, pl.col("_given_birth")).fill_null(False)
+    guardian = pl.col("id_valid").fill_null(False) & contradicted
     base = base.with_columns(
         id_number=pl.when(guardian).then(None).otherwise(pl.col("id_number")),
         id_valid=pl.when(guardian).then(False).otherwise(pl.col("id_valid")),

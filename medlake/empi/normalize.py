@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["address_parts", "normalized_date", "normalized_phone"]
+__all__ = ["address_parts", "birth_dates_contradict", "normalized_date", "normalized_phone"]
 
 _SEPARATED = r"^(\d{4})\s*[年\-/\.]\s*(\d{1,2})\s*[月\-/\.]\s*(\d{1,2})(?:\D|$)"
 _COMPACT = r"^(\d{4})(\d{2})(\d{2})(?:\D|$)"
@@ -38,6 +38,19 @@ def normalized_date(text: pl.Expr) -> pl.Expr:
         iso = pl.concat_str([year, month.str.zfill(2), day.str.zfill(2)], separator="-")
         parts.append(iso.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
     return pl.coalesce(parts).dt.strftime("%Y-%m-%d")
+
+
+def birth_dates_contradict(left: pl.Expr, right: pl.Expr) -> pl.Expr:
+    """Two ``YYYY-MM-DD`` dates that are not one keying slip apart: they differ in two digits or more and are not
+    the same date with day and month swapped or two adjacent digits swapped (null when either is null)."""
+    a, b = left.str.replace_all("-", ""), right.str.replace_all("-", "")
+    swapped = a == pl.concat_str([b.str.slice(0, 4), b.str.slice(6, 2), b.str.slice(4, 2)])
+    transposed = pl.any_horizontal([
+        b == pl.concat_str([a.str.slice(0, i), a.str.slice(i + 1, 1), a.str.slice(i, 1), a.str.slice(i + 2)])
+        for i in range(7)
+    ])
+    differing = pl.sum_horizontal([(a.str.slice(i, 1) != b.str.slice(i, 1)).cast(pl.Int32) for i in range(8)])
+    return pl.when(a.is_not_null() & b.is_not_null()).then((differing >= 2) & ~swapped & ~transposed)
 
 
 def _e164(raw: str) -> str:

@@ -3,16 +3,19 @@
 Household members share a phone and an address; the model treats those agreements as independent evidence and
 so can link a father with his son, or one twin with the other. The household rule keeps such pairs apart: two
 records whose names disagree (no common pinyin key, and the pinyin strings' Jaro–Winkler similarity below
-:data:`NAME_AGREEMENT`) are not the same person unless their ID numbers agree or differ by one keying slip (one
-digit, or two adjacent digits swapped) — whatever their phone, address or birth date (same birth date and different
-given names: twins, whose ID numbers differ in the sequence number and the check character). Pairs it removes are
-neither linked nor queued for review; an ID-number pair is never removed.
+:data:`NAME_AGREEMENT`) or whose birth dates contradict each other (more than one keying slip apart, see
+:func:`medlake.empi.normalize.birth_dates_contradict`) are not the same person unless their ID numbers agree or
+differ by one keying slip (one digit, or two adjacent digits swapped) — whatever their phone or address (same
+birth date and different given names: twins, whose ID numbers differ in the sequence number and the check
+character). Pairs it removes are neither linked nor queued for review; an ID-number pair is never removed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+
+from medlake.empi.normalize import birth_dates_contradict
 
 __all__ = ["NAME_AGREEMENT", "apart_by_household_rule"]
 
@@ -40,7 +43,7 @@ def apart_by_household_rule(pairs: pl.DataFrame, features: pl.DataFrame) -> pl.D
     model_pairs = pairs.filter(pl.col("rule") != "id_number")
     if model_pairs.height == 0:
         return pairs
-    side = features.select("record_id", "name_keys", "name_pinyin", "id_number").unique("record_id")
+    side = features.select("record_id", "name_keys", "name_pinyin", "id_number", "birth_date").unique("record_id")
     joined = model_pairs.join(side, left_on="record_a", right_on="record_id", how="left").join(
         side, left_on="record_b", right_on="record_id", how="left", suffix="_b"
     )
@@ -48,6 +51,8 @@ def apart_by_household_rule(pairs: pl.DataFrame, features: pl.DataFrame) -> pl.D
     common = joined.select(pl.col("name_keys").list.set_intersection("name_keys_b").list.len())["name_keys"]
     names_disagree = (common == 0) & (similarity < NAME_AGREEMENT)
     same_id = (_pairwise(joined["id_number"], joined["id_number_b"], "DamerauLevenshtein") <= 1).fill_null(False)
-    apart = (names_disagree.fill_null(False) & ~same_id).alias("_apart")
+    dates_contradict = joined.select(birth_dates_contradict(pl.col("birth_date"), pl.col("birth_date_b")))
+    disagree = names_disagree.fill_null(False) | dates_contradict.to_series().fill_null(False)
+    apart = (disagree & ~same_id).alias("_apart")
     kept = joined.with_columns(apart).filter(~pl.col("_apart")).select(pairs.columns)
     return pl.concat([pairs.filter(pl.col("rule") == "id_number"), kept])

@@ -85,12 +85,17 @@ def test_household_rule_keeps_twins_and_relatives_apart_unless_ids_agree() -> No
          "phone": None},
         {"record_id": "f", "name": "李芳", "id_number": "330106201501010102", "birth_date": "2015-01-01",
          "phone": None},
+        {"record_id": "g", "name": "李明", "id_number": None, "birth_date": "1985-03-12", "phone": "13800000000"},
+        {"record_id": "h", "name": "李明", "id_number": None, "birth_date": "2015-10-01", "phone": "13800000000"},
     ])
     pairs = pl.DataFrame({
-        "record_a": ["a", "a", "a", "a", "a", "b"], "record_b": ["b", "c", "d", "e", "f", "c"],
-        "score": [0.99] * 6, "rule": ["fellegi_sunter"] * 6,
+        "record_a": ["a", "a", "a", "a", "a", "b", "a", "a"], "record_b": ["b", "c", "d", "e", "f", "c", "g", "h"],
+        "score": [0.99] * 8, "rule": ["fellegi_sunter"] * 8,
     })
     kept = apart_by_household_rule(pairs, features)
     # b (a twin's other name) is apart from a and c; c is a's pinyin; d carries a's ID; e's ID is one slip (two
-    # digits swapped) from a's; f's is the twin's own (sequence number and check character differ)
-    assert sorted(zip(kept["record_a"], kept["record_b"], strict=True)) == [("a", "c"), ("a", "d"), ("a", "e")]
+    # digits swapped) from a's; f's is the twin's own (sequence number and check character differ); g has a's name
+    # and phone but a father's birth date; h's birth date is a's with one digit mistyped
+    assert sorted(zip(kept["record_a"], kept["record_b"], strict=True)) == [
+        ("a", "c"), ("a", "d"), ("a", "e"), ("a", "h"),
+    ]
