@@ -27,6 +27,7 @@ _PROVINCES = (
 _PROVINCE = "^(?:" + "|".join(_PROVINCES) + r")(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)?"
 _PREFECTURE = r"^\p{Han}{2,5}?(?:市|自治州|地区|盟)"
 _COUNTY = r"^\p{Han}{1,5}?(?:区|县|旗|市)"
+_MONTH = 31  # days: birth dates closer than this are one person's date mistyped (siblings are born further apart)
 
 
 def normalized_date(text: pl.Expr) -> pl.Expr:
@@ -41,8 +42,9 @@ def normalized_date(text: pl.Expr) -> pl.Expr:
 
 
 def birth_dates_contradict(left: pl.Expr, right: pl.Expr) -> pl.Expr:
-    """Two ``YYYY-MM-DD`` dates that are not one keying slip apart: they differ in two digits or more and are not
-    the same date with day and month swapped or two adjacent digits swapped (null when either is null)."""
+    """Two ``YYYY-MM-DD`` dates that are not one keying slip apart: they differ in two digits or more, are more
+    than a month apart (09 → 10 is a day off, not another person) and are not the same date with day and month
+    swapped or two adjacent digits swapped (null when either is null)."""
     a, b = left.str.replace_all("-", ""), right.str.replace_all("-", "")
     swapped = a == pl.concat_str([b.str.slice(0, 4), b.str.slice(6, 2), b.str.slice(4, 2)])
     transposed = pl.any_horizontal([
@@ -50,7 +52,9 @@ def birth_dates_contradict(left: pl.Expr, right: pl.Expr) -> pl.Expr:
         for i in range(7)
     ])
     differing = pl.sum_horizontal([(a.str.slice(i, 1) != b.str.slice(i, 1)).cast(pl.Int32) for i in range(8)])
-    return pl.when(a.is_not_null() & b.is_not_null()).then((differing >= 2) & ~swapped & ~transposed)
+    days = (left.str.to_date("%Y-%m-%d", strict=False) - right.str.to_date("%Y-%m-%d", strict=False)).dt.total_days()
+    near = days.abs().fill_null(_MONTH + 1) <= _MONTH
+    return pl.when(a.is_not_null() & b.is_not_null()).then((differing >= 2) & ~swapped & ~transposed & ~near)
 
 
 def _e164(raw: str) -> str:

@@ -65,11 +65,12 @@ def test_guardian_id_is_not_the_infants_own() -> None:
         {"record_id": "infant", "name": "王小宝", "id_number": parent, "birth_date": "2025年11月2日", "phone": None},
         {"record_id": "slip", "name": "王强", "id_number": parent, "birth_date": "1982-03-06", "phone": None},
         {"record_id": "typo", "name": "王强", "id_number": parent, "birth_date": "1982-06-08", "phone": None},
+        {"record_id": "day_off", "name": "王强", "id_number": parent, "birth_date": "1982-05-31", "phone": None},
     ]).sort("record_id")
     rows = {r["record_id"]: r for r in features.iter_rows(named=True)}
     assert rows["infant"]["id_number"] is None and not rows["infant"]["id_valid"]
     assert rows["infant"]["birth_date"] == "2025-11-02"
-    for own in ("parent", "slip", "typo"):  # day/month swapped or one digit off: still the person's own ID
+    for own in ("parent", "slip", "typo", "day_off"):  # swapped, a digit or a few days off: still the person's own
         assert rows[own]["id_number"] == parent and rows[own]["birth_date"] == "1982-06-03", own
 
 
