@@ -27,7 +27,7 @@ COMMANDS = {"run", "status", "demo", "synth", "init", "impact", "catalog", "stan
 SUBCOMMANDS = {
     "users": {"add", "list", "remove"},
     "standards": {"list", "show", "diff", "generate-checks", "sync-reference"},
-    "empi": {"link", "decide"},
+    "empi": {"link", "decide", "evaluate", "review"},
     "lineage": {"build", "downstream", "upstream", "columns", "jobs", "validate"},
     "classification": {"suggest", "list", "set", "risk"},
     "access": {"request", "approve", "reject", "revoke", "list"},

@@ -74,16 +74,98 @@ def link_command(
 
 @empi_app.command("decide")
 def decide_command(
-    record_a: str = typer.Argument(...),
-    record_b: str = typer.Argument(...),
-    decision: str = typer.Option(..., "--decision", help="link or unlink"),
-    who: str = typer.Option(..., "--who"),
+    record_a: str = typer.Argument(..., help="a record id, or a CSV of decisions (record_a, record_b, decision, why)"),
+    record_b: str | None = typer.Argument(None, help="the other record id (omitted with a CSV)"),
+    decision: str | None = typer.Option(None, "--decision", help="link or unlink (for one pair)"),
+    who: str | None = typer.Option(None, "--who", help="who decides (a CSV may carry a who column instead)"),
     why: str = typer.Option("", "--why"),
     store: Path = typer.Option(..., "--store", help="EMPI state folder"),
 ) -> None:
-    """Record a manual link/unlink; it wins over the model now and on every later run."""
+    """Record manual link/unlink decisions; they win over the model now and on every later run.
+
+    One pair: `decide A B --decision link --who NAME --why TEXT`. In bulk: `decide FILE.csv --who NAME`, FILE with
+    columns record_a, record_b, decision (link/unlink; empty rows are skipped), why and optionally who, such as the
+    queue `medlake empi review` writes, filled in."""
     from medlake.empi.index import MasterPatientIndex
 
-    result = MasterPatientIndex(store).record_manual_decision(record_a, record_b, decision, who, why)  # type: ignore[arg-type]
+    mpi = MasterPatientIndex(store)
+    if record_b is None:
+        from medlake.empi.review import decide_from_file
+
+        count, result = decide_from_file(mpi, Path(record_a), who)
+        applied = f": {result.merges} merges, {result.splits} splits" if result is not None else ""
+        typer.echo(f"{count} decisions from {record_a}{applied}")
+        return
+    if decision is None or who is None:
+        raise EmpiError("decide A B: --decision and --who are required for one pair")
+    result = mpi.record_manual_decision(record_a, record_b, decision, who, why)  # type: ignore[arg-type]
     if result is not None:
         typer.echo(f"{decision} {record_a} {record_b}: {result.merges} merges, {result.splits} splits")
+
+
+@empi_app.command("review")
+def review_command(
+    store: Path = typer.Option(..., "--store", help="EMPI state folder"),
+    out: Path = typer.Option(..., "--out", help="output .csv or .parquet: the open review queue"),
+    evidence: bool = typer.Option(True, "--evidence/--no-evidence", help="re-score pairs for per-field evidence"),
+) -> None:
+    """Write the open review queue: both records side by side, the model's evidence, empty decision/why columns
+    to fill in and pass to `medlake empi decide`."""
+    from medlake.empi.index import MasterPatientIndex
+    from medlake.empi.review import review_queue
+
+    queue = review_queue(MasterPatientIndex(store), evidence=evidence)
+    write_assignments(queue, out)
+    typer.echo(f"{queue.height} open review pairs → {out}")
+
+
+@empi_app.command("evaluate")
+def evaluate_command(
+    input: Path = typer.Argument(..., help="CSV or Parquet file of patient records with a truth column"),
+    truth: str = typer.Option(..., "--truth", help="column holding the true person of each record"),
+    map: str = typer.Option(..., "--map", help="field=column pairs, as for `medlake empi link`"),
+    link_threshold: float = typer.Option(0.95, help="match probability at which records link"),
+    review_threshold: float = typer.Option(0.5, help="match probability from which pairs go to review"),
+    choose_threshold: bool = typer.Option(
+        False, "--choose-threshold", help="also choose the link threshold on a validation half, score the other"
+    ),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="also run plain Splink beside it"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Link INPUT as `medlake empi link` does and score it against the truth column."""
+    import json
+
+    from medlake.empi.evaluate import evaluate
+    from medlake.empi.field_map import FieldMap
+
+    report = evaluate(
+        read_patient_file(input), FieldMap.parse(map), truth, link_threshold=link_threshold,
+        review_threshold=review_threshold, choose_threshold=choose_threshold, baseline=baseline,
+    )
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    for line in _report_lines(report):
+        typer.echo(line)
+
+
+def _quality_line(label: str, figures: dict[str, float]) -> str:
+    return (f"{label:<10} precision {figures['precision']:.4f}  recall {figures['recall']:.4f}  "
+            f"F1 {figures['f1']:.4f}  clusters {figures['predicted_clusters']} (true {figures['true_clusters']})")
+
+
+def _report_lines(report: dict) -> list[str]:
+    medlake = report["medlake"]
+    lines = [
+        f"{report['records']} records, {medlake['true_pairs']} true pairs, link threshold {report['link_threshold']}",
+        _quality_line("medlake", medlake) + f"  {medlake['seconds']} s, {medlake['review_pairs']} to review",
+        f"{'':<10} blocking recall {report['blocking_recall']:.4f}",
+    ]
+    if "validation" in report:
+        val = report["validation"]
+        lines.append(_quality_line("test half", val["test"])
+                     + f"  threshold {val['chosen_threshold']} chosen on {val['validation_records']} records")
+    if "baseline" in report:
+        lines.append(_quality_line("splink", report["baseline"]) + f"  {report['baseline']['seconds']} s")
+        lines.append(f"{'':<10} F1 ratio medlake/splink {report['f1_ratio']}")
+    return lines

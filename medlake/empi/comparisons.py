@@ -21,6 +21,7 @@ __all__ = [
     "ported_settings",
     "present_columns",
     "settings_creator",
+    "with_blocking_columns",
 ]
 
 MODEL_COLUMNS = ("name_norm", "id_number", "birth_date", "sex", "phone", "address", "region")
@@ -84,26 +85,45 @@ BLOCKING_KEYS: tuple[tuple[str, ...], ...] = (
     ("birth_date", "region", "sex"),
     ("name_key", "phone"),
     ("address", "birth_date"),
+    # typo-tolerant keys (derived columns, see with_blocking_columns): a typo rarely hits both ends of a name
+    ("birth_date", "name_head"),
+    ("birth_date", "name_tail"),
+    ("birth_date", "address_head"),
+    ("address_head", "name_head"),
 )
+_DERIVED_KEYS: dict[str, tuple[str, pl.Expr]] = {  # key column: (the feature it is cut from, how)
+    "name_head": ("name_pinyin", pl.col("name_pinyin").str.slice(0, 3)),
+    "name_tail": ("name_pinyin", pl.col("name_pinyin").str.slice(-3)),
+    "address_head": ("address", pl.col("address").str.slice(0, 6)),
+}
+
+
+def with_blocking_columns(features: pl.DataFrame) -> pl.DataFrame:
+    """``features`` plus the derived blocking-key columns (name and address heads/tails) their sources allow."""
+    derived = {k: e for k, (source, e) in _DERIVED_KEYS.items() if source in features.columns}
+    return features.with_columns(**derived) if derived else features
 
 
 def blocking_candidates(existing: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
     """The rows of ``existing`` that share at least one blocking key with ``incoming`` (nulls never agree, as in
     SQL): the only ones ``predict_between`` can pair, so scoring registers these instead of the whole index."""
     ids: list[pl.Series] = []
+    existing, incoming = with_blocking_columns(existing), with_blocking_columns(incoming)
     for cols in BLOCKING_KEYS:
         if set(cols) <= set(existing.columns) & set(incoming.columns):
             keys = incoming.select(cols).drop_nulls().unique()
             ids.append(existing.select("record_id", *cols).join(keys, on=list(cols), how="semi")["record_id"])
     if not ids:
-        return existing
-    return existing.filter(pl.col("record_id").is_in(pl.concat(ids).unique().implode()))
+        return existing.drop(_DERIVED_KEYS, strict=False)
+    chosen = pl.concat(ids).unique().implode()
+    return existing.drop(_DERIVED_KEYS, strict=False).filter(pl.col("record_id").is_in(chosen))
 
 
 def blocking_rules(columns: set[str]) -> list[Any]:
     from splink import block_on
 
-    available = columns | ({"name_key"} if "name_norm" in columns else set())
+    available = columns | ({"name_key", "name_head", "name_tail"} if "name_norm" in columns else set())
+    available |= {"address_head"} if "address" in columns else set()
     rules = [block_on(*cols) for cols in BLOCKING_KEYS if set(cols) <= available]
     if not rules:
         raise EmpiError("no blocking rule fits the mapped fields; map at least name or id_number")

@@ -3,7 +3,9 @@
 The ID number is normalized and validated as polars expressions (the DWD's GB 11643 normalization: 15→18
 upgrade, upper-case X; the same validity rules as medlake.identifiers); a valid ID is trusted over the
 typed birth date and sex (they are cross-checked and the disagreement flagged), and supplies the region when
-the record has none.
+the record has none — unless the typed birth date contradicts it beyond a keying slip (more than one digit, not a
+day/month swap): then it is a guardian's ID (an infant registered under a parent's number) and is dropped, so it
+neither links nor blocks. Dates, phones and addresses are normalised by :mod:`medlake.empi.normalize`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import polars as pl
 
 from medlake.empi.field_map import FieldMap
 from medlake.empi.names import name_keys
+from medlake.empi.normalize import address_parts, birth_dates_contradict, normalized_date, normalized_phone
 from medlake.identifiers import CHECK_CHARS, CHECK_WEIGHTS
 from medlake.lake.dwd import normalize_id_number_column
 
@@ -45,7 +48,6 @@ _SEX_CODES = {
     "男性": "1", "女性": "2",
 }
 _KEY_SEP = "\x1f"
-_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S")
 
 
 def _text(frame: pl.DataFrame, column: str | None) -> pl.Expr:
@@ -67,9 +69,7 @@ def _birth_date(frame: pl.DataFrame, column: str | None) -> pl.Expr:
     dtype = frame.schema[column]
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return pl.col(column).cast(pl.Date).dt.strftime("%Y-%m-%d")
-    text = pl.col(column).cast(pl.Utf8).str.strip_chars()
-    parsed = pl.coalesce([text.str.strptime(pl.Date, f, strict=False) for f in _DATE_FORMATS])
-    return parsed.dt.strftime("%Y-%m-%d")
+    return normalized_date(pl.col(column).cast(pl.Utf8))
 
 
 def _valid_id_expr(column: str) -> pl.Expr:
@@ -105,7 +105,7 @@ def _name_columns(names: pl.Series) -> pl.DataFrame:
             "name": pl.Series(distinct, dtype=pl.Utf8),
             "name_norm": pl.Series([k.normalized if k else None for k in keys], dtype=pl.Utf8),
             "name_pinyin": pl.Series([k.pinyin if k else None for k in keys], dtype=pl.Utf8),
-            "name_key": pl.Series([k.key if k else None for k in keys], dtype=pl.Utf8),
+            "name_key": pl.Series([k.blocking_key if k else None for k in keys], dtype=pl.Utf8),
             "name_keys": _joined([k.keys if k else None for k in keys]),
             "surnames": _joined([k.surnames if k else None for k in keys]),
         }
@@ -120,26 +120,30 @@ def standardize_records(records: pl.DataFrame, field_map: FieldMap) -> pl.DataFr
         if field_map.record_id
         else pl.int_range(1, pl.len() + 1).cast(pl.Utf8)
     )
-    phone_digits = _text(records, field_map.phone).str.replace_all(r"\D", "")
     base = records.select(
         record_id.alias("record_id"),
         _text(records, field_map.name).alias("name"),
         _text(records, field_map.id_number).alias("_raw_id"),
         _birth_date(records, field_map.birth_date).alias("_given_birth"),
         _text(records, field_map.sex).str.to_lowercase().replace_strict(_SEX_CODES, default=None).alias("_given_sex"),
-        pl.when((phone_digits.str.len_chars() == 13) & phone_digits.str.starts_with("86"))
-        .then(phone_digits.str.slice(2))
-        .otherwise(phone_digits.str.strip_prefix("0086"))
-        .alias("phone"),
-        _text(records, field_map.address).str.replace_all(r"\s+", "").str.to_lowercase().alias("address"),
+        _text(records, field_map.phone).alias("phone"),
+        _text(records, field_map.address).alias("address"),
         _text(records, field_map.region).alias("_given_region"),
         _text(records, field_map.source).alias("source"),
         _text(records, field_map.updated_at).alias("updated_at"),
     )
+    base = base.with_columns(phone=normalized_phone(base["phone"]), address=address_parts(base["address"])["address"])
     base = base.join(_id_columns(base["_raw_id"]), on="_raw_id", how="left")
     base = base.join(_name_columns(base["name"]), on="name", how="left")
-    valid = pl.col("id_valid").fill_null(False)
     id_birth = pl.col("id_number").str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False).dt.strftime("%Y-%m-%d")
+    # an infant's record under a parent's ID: the ID is not the person's own, so it neither links nor blocks
+    contradicted = birth_dates_contradict(id_birth, pl.col("_given_birth")).fill_null(False)
+    guardian = pl.col("id_valid").fill_null(False) & contradicted
+    base = base.with_columns(
+        id_number=pl.when(guardian).then(None).otherwise(pl.col("id_number")),
+        id_valid=pl.when(guardian).then(False).otherwise(pl.col("id_valid")),
+    )
+    valid = pl.col("id_valid").fill_null(False)
     id_sex = pl.when(pl.col("id_number").str.slice(16, 1).cast(pl.Int32, strict=False) % 2 == 1).then(
         pl.lit("1")
     ).otherwise(pl.lit("2"))

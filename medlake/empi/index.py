@@ -24,6 +24,7 @@ from medlake.empi.errors import EmpiError, ManualDecisionError
 from medlake.empi.features import FEATURE_SCHEMA, standardize_records
 from medlake.empi.field_map import FieldMap
 from medlake.empi.model import PAIR_SCHEMA, LinkageModel, ModelSettings
+from medlake.empi.rules import apart_by_household_rule
 from medlake.empi.splits import split_masters
 from medlake.empi.store import TABLES, EmpiStore, utc_now
 from medlake.lake.crashpoints import crash_point
@@ -200,6 +201,7 @@ class MasterPatientIndex:
                 id_pairs(others, incoming),
                 id_pairs(incoming, None),
             ])
+            pairs = apart_by_household_rule(pairs, pl.concat([others.select(list(FEATURE_SCHEMA)), incoming]))
         finally:
             model.close()
         link = LinkBatch(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from medlake.empi.comparisons import ported_settings, present_columns, settings_creator
+from medlake.empi.comparisons import ported_settings, present_columns, settings_creator, with_blocking_columns
 from medlake.empi.errors import EmpiError
 from medlake.engine.base import SplinkOptions
 
@@ -94,7 +94,8 @@ class LinkageModel:
 
     def _register(self, features: pl.DataFrame) -> Any:
         self._counter += 1
-        table = features.select([c for c in features.columns if c not in {"fingerprint"}]).to_arrow()
+        table = with_blocking_columns(features.select([c for c in features.columns if c not in {"fingerprint"}]))
+        table = table.to_arrow()
         return self._db.register(pa.table(table), table_name=f"{self._prefix}_{self._counter}")
 
     def train(self, features: pl.DataFrame) -> None:

@@ -7,7 +7,9 @@ A name becomes comparable *keys* ``surname|given`` in toneless pinyin (``ü`` wr
 * surnames with a special reading use it (单 shan, 曾 zeng, 解 xie, 区 ou, 仇 qiu, 朴 piao …), compound
   surnames (欧阳, 司马 …) count as one surname;
 * Latin entries ("Zhang San", "ZHANG SAN", "San Zhang", "Zhang Sanfeng") yield keys with either the first or the
-  last token as surname, so given-name-first English order still meets the Chinese form.
+  last token as surname, so given-name-first English order still meets the Chinese form; pinyin written as one
+  word ("zhangsan", "ZhangSan", "sanzhang") is cut into syllables first;
+* traditional characters are read as simplified (偉 → 伟, 輝 → 辉), so the Han forms also agree exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from itertools import islice, product
 
 from pypinyin import Style, pinyin
 
-__all__ = ["COMPOUND_SURNAMES", "SURNAME_READINGS", "NameKeys", "char_readings", "name_keys"]
+__all__ = [
+    "COMPOUND_SURNAMES", "SURNAME_READINGS", "NameKeys", "char_readings", "name_keys", "pinyin_syllables", "simplified",
+]
 
 # Surnames read differently from the character's common reading (百家姓 usage).
 SURNAME_READINGS: dict[str, str] = {
@@ -39,6 +43,8 @@ _MAX_KEYS = 16
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df]")
 _NON_LETTER = re.compile(r"[^a-z]+")
 _YU_SPELLINGS = {"lyu": "lv", "nyu": "nv", "lue": "lve", "nue": "nve"}
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_LONGEST_SYLLABLE = 6  # zhuang, shuang, chuang
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,14 @@ class NameKeys:
 
     @property
     def key(self) -> str:
-        """The primary key (first of ``keys``), for blocking."""
+        """The primary key (first of ``keys``)."""
         return self.keys[0] if self.keys else ""
+
+    @property
+    def blocking_key(self) -> str:
+        """The primary key with its two parts in sorted order, for blocking: "Wei Zhang" typed given name first
+        meets 张伟."""
+        return "|".join(sorted(self.key.split("|"))) if self.keys else ""
 
 
 @lru_cache(maxsize=65536)
@@ -92,15 +104,67 @@ def _han_keys(han: str) -> NameKeys:
     return NameKeys(normalized=han, pinyin=keys[0].replace("|", ""), keys=keys, surnames=surnames)
 
 
+@lru_cache(maxsize=65536)
+def simplified(han: str) -> str:
+    """Han text in simplified characters (traditional ones converted; zhconv's zh-cn table)."""
+    import zhconv
+
+    return str(zhconv.convert(han, "zh-cn"))
+
+
+@lru_cache(maxsize=1)
+def pinyin_syllables() -> frozenset[str]:
+    """Every toneless Mandarin syllable pypinyin knows (``ü`` as ``v``), vowel-bearing ones only."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    found: set[str] = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.split(","):
+            bare = "".join(c for c in unicodedata.normalize("NFD", reading) if not unicodedata.combining(c))
+            bare = bare.replace("ü", "v").replace("u\u0308", "v")
+            if bare.isascii() and bare.isalpha() and any(v in bare for v in "aeiouv"):
+                found.add(bare)
+    return frozenset(found)
+
+
+def _syllables(word: str) -> list[str] | None:
+    """``word`` cut into the fewest pinyin syllables (None when it is not pinyin)."""
+    known = pinyin_syllables()
+    best: list[list[str] | None] = [[]] + [None] * len(word)
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - _LONGEST_SYLLABLE), end):
+            head = best[start]
+            if head is not None and word[start:end] in known and (best[end] is None or len(head) + 1 < len(best[end])):
+                best[end] = [*head, word[start:end]]
+    return best[len(word)]
+
+
 def _latin_tokens(text: str) -> list[str]:
-    text = text.lower().replace("ü", "v").replace("u:", "v")
+    text = _CAMEL.sub(" ", text).lower().replace("ü", "v").replace("u:", "v")
     return [_YU_SPELLINGS.get(t, t) for t in _NON_LETTER.split(text) if t]
+
+
+@lru_cache(maxsize=1)
+def _compound_readings() -> frozenset[str]:
+    return frozenset(r for s in COMPOUND_SURNAMES for r in _surname_readings(s))
+
+
+def _one_word_keys(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Keys of pinyin written as one word: the first syllable (or a compound surname's two) or the last one as
+    surname; a word that is not pinyin is one surname-less token."""
+    parts = _syllables(word)
+    if not parts or len(parts) < 2:
+        return (f"{word}|",), (word,)
+    splits = [(parts[0], "".join(parts[1:])), (parts[-1], "".join(parts[:-1]))]
+    if len(parts) > 2 and parts[0] + parts[1] in _compound_readings():
+        splits.insert(0, (parts[0] + parts[1], "".join(parts[2:])))
+    keys = tuple(dict.fromkeys(f"{s}|{g}" for s, g in splits))
+    return keys, tuple(dict.fromkeys(s for s, _ in splits))
 
 
 def _latin_keys(tokens: list[str]) -> NameKeys:
     if len(tokens) == 1:
-        keys: tuple[str, ...] = (f"{tokens[0]}|",)
-        surnames: tuple[str, ...] = (tokens[0],)
+        keys, surnames = _one_word_keys(tokens[0])
     else:
         first = f"{tokens[0]}|{''.join(tokens[1:])}"
         last = f"{tokens[-1]}|{''.join(tokens[:-1])}"
@@ -115,7 +179,7 @@ def name_keys(raw: str | None) -> NameKeys | None:
     if raw is None:
         return None
     text = unicodedata.normalize("NFKC", raw).strip()
-    han = "".join(_HAN.findall(text))
+    han = simplified("".join(_HAN.findall(text)))
     if han:
         return _han_keys(han)
     tokens = _latin_tokens(text)
