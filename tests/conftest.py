@@ -74,5 +74,5 @@ def _number(text: str | None) -> float:
 @pytest.fixture(autouse=True)
 def _lake_on_local_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests build their own lakes below tmp paths: a ``MEDLAKE_LAKE_URI`` in the developer's shell must not send
-    them to a real object store (tests/test_object_store.py sets it where it wants one)."""
+    them to a real object store (tests/lake/test_object_store.py sets it where it wants one)."""
     monkeypatch.delenv("MEDLAKE_LAKE_URI", raising=False)

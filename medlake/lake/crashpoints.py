@@ -2,7 +2,7 @@
 
 ``crash_point("ods.append.before_commit")`` does nothing unless ``MEDLAKE_CRASH_POINT`` (read by
 ``medlake.config.armed_crash_point``) names that point; then the process kills itself with SIGKILL, as a power cut
-or an OOM kill would, leaving no chance to clean up. The tests in ``tests/test_faults.py`` arm each point in turn,
+or an OOM kill would, leaving no chance to clean up. The tests in ``tests/lake/test_faults.py`` arm each point in turn,
 check that every Delta table still opens at a committed version, rerun the load and compare it with an
 uninterrupted one.
 """

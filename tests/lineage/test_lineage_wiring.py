@@ -35,7 +35,7 @@ from medlake.resources import LakeResource, resources_for
 from medlake.standards.registry import DATA_DIR
 from sensors.standard_change import StandardsState, build_standard_change_sensor, standards_state
 from tests.conftest import deliver
-from tests.test_ods import PATIENTS
+from tests.lake.test_ods import PATIENTS
 
 SEX_DOMAIN = "GB/T 2261.1"
 ENCOUNTERS = [
@@ -169,7 +169,7 @@ def test_metric_lineage_declarations_match_what_compute_reads_and_writes(graph_r
 def test_workflow_lineage_follows_mask_and_transcode_steps() -> None:
     from medlake.workflows.spec import load_workflow
 
-    templates = Path(__file__).resolve().parents[1] / "medlake" / "workflows" / "templates"
+    templates = Path(__file__).resolve().parents[2] / "medlake" / "workflows" / "templates"
     masked = workflow_column_lineage(load_workflow(templates / "cdc" / "cdc_case_report_patient.yaml",
                                                    check_operators=False),
                                      "/lake/dwd/patient", ["patient_id", "name", "region_code", "address"])

@@ -13,7 +13,7 @@ from medlake.lake.ods import load_source_table
 from medlake.lake.quarantine import quarantine_path
 from medlake.sources import source
 from tests.conftest import deliver
-from tests.test_ods import PATIENTS
+from tests.lake.test_ods import PATIENTS
 
 
 def _load(engine, settings, table: str):

@@ -1,6 +1,6 @@
-"""The write paths of the pipeline, stage by stage, without Dagster: what tests/test_faults.py kills and reruns.
+"""The write paths of the pipeline, stage by stage, without Dagster: what tests/lake/test_faults.py kills and reruns.
 
-``python tests/faults_loader.py HOME STAGE...`` runs the stages in order on ``HOME`` (``MEDLAKE_CRASH_POINT`` in the
+``python tests/lake/faults_loader.py HOME STAGE...`` runs the stages in order on ``HOME`` (``MEDLAKE_CRASH_POINT`` in the
 environment arms a crash point). Each stage calls the same library functions the assets call, so a stage reaches
 its crash points in a few seconds instead of a full ``medlake run``.
 """
@@ -25,7 +25,7 @@ from medlake.sources import SOURCES
 __all__ = ["STAGES", "run_stages"]
 
 WORKFLOW = "hospital_patient_research.yaml"  # quality (sets rows aside) → mask → overwrite of its target
-SALT = "faults-salt"  # the mask salt: tests/test_faults.py sets the same value for the Dagster runs it starts
+SALT = "faults-salt"  # the mask salt: tests/lake/test_faults.py sets the same value for the Dagster runs it starts
 THEME = "patients_landed"  # a Delta table landed by the dbt-duckdb plugin
 
 

@@ -1,6 +1,6 @@
 """Reliability: no fault loses or duplicates data.
 
-* Crash consistency: a loader (tests/faults_loader.py, the library write paths without Dagster) is killed with
+* Crash consistency: a loader (tests/lake/faults_loader.py, the library write paths without Dagster) is killed with
   SIGKILL at every registered crash point (``medlake.lake.crashpoints``) and at random times. After each kill every
   Delta table under the lake opens at a committed version, the rerun completes, and every table equals the one an
   uninterrupted run wrote (row count and order-independent content checksum, ``medlake.bench.parity``).
@@ -37,7 +37,7 @@ from medlake.errors import CommitConflictError, ConfigurationError, LakeBusyErro
 from medlake.lake.crashpoints import CRASH_POINTS, crash_point
 from medlake.lake.locks import table_lock
 from medlake.synth import SynthConfig, generate
-from tests.faults_loader import STAGES, run_stages
+from tests.lake.faults_loader import STAGES, run_stages
 
 pytestmark = pytest.mark.faults
 
@@ -49,7 +49,7 @@ STAGE_OF = {"ods": "ods", "dwd": "dwd", "empi": "empi", "workflow": "workflow", 
 # their rows are facts about runs, not data; every other table must match exactly.
 RUN_LOGS = ("quality/check_results",)
 LOADER = Path(__file__).resolve().parent / "faults_loader.py"
-REPO = LOADER.parent.parent
+REPO = LOADER.parents[2]
 
 
 def _env(crash: str = "") -> dict[str, str]:

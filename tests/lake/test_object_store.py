@@ -192,7 +192,7 @@ def _materialize_everything(current: Settings, env: dict[str, str]) -> None:
     script = ("import json; from medlake.pipeline import materialize; o = materialize('*'); "
               "print(json.dumps({'success': o.success, 'failed': o.failed_steps}))")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
-                          cwd=Path(__file__).resolve().parent.parent,
+                          cwd=Path(__file__).resolve().parents[2],
                           env={**env, "MEDLAKE_HOME": str(current.home), "DAGSTER_HOME": str(current.dagster_home),
                                "MEDLAKE_MASK_SALT": "object-store-salt"})
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -40,7 +40,7 @@ def _run(engine: str, home: Path) -> subprocess.Popen[str]:
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     log = (home / "run.log").open("w")
     return subprocess.Popen([sys.executable, "-c", _RUN, SELECTION], env=env, stdout=subprocess.PIPE, stderr=log,
-                            text=True, cwd=Path(__file__).resolve().parent.parent)
+                            text=True, cwd=Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture(scope="session")
