@@ -91,8 +91,9 @@ def test_not_reconciled_files_are_one_markdown_row_each() -> None:
 
 def test_soda_duckdb_source_loads_without_a_plugin_error() -> None:
     """In a fresh interpreter (Soda loads its plugins once, on first import)."""
-    code = ("import duckdb; from medlake.quality.runner import _duckdb_source; "
-            "print(type(_duckdb_source(duckdb.connect())).__name__)")
+    code = ("import pyarrow as pa; from medlake.engine.polars_engine import PolarsEngine; "
+            "con = PolarsEngine().check_session('t', pa.table({'a': [1]})); "
+            "print(type(con.soda_data_source('medlake')).__name__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "DuckDBDataSourceImpl"
     assert "Failed to load entry point" not in done.stderr

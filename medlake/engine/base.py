@@ -13,11 +13,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import narwhals as nw
 import pyarrow as pa
+from upath import UPath
 
 __all__ = [
     "DECIMAL",
     "DEFAULT_DELETED_FILE_RETENTION_HOURS",
     "DEFAULT_LOG_RETENTION_HOURS",
+    "LOCATION_TYPES",
     "TEXT_FORMATS",
     "CheckData",
     "Engine",
@@ -141,8 +143,10 @@ def commit_metadata_from_commit_info(commit_info: Mapping[str, Any]) -> dict[str
     return found
 
 
-# What a check session can open: a frame of the engine, an Arrow table, or a Delta table by path.
-CheckData = nw.LazyFrame | pa.Table | PurePath | str
+# What a check session can open: a frame of the engine, an Arrow table, or a Delta table by location (a local path,
+# an object-store UPath or a URI string).
+CheckData = nw.LazyFrame | pa.Table | PurePath | UPath | str
+LOCATION_TYPES = (PurePath, UPath, str)
 
 
 class SqlSession(Protocol):

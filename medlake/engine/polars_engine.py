@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import narwhals as nw
@@ -24,6 +23,7 @@ from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
 from medlake.engine.base import (
     DECIMAL,
+    LOCATION_TYPES,
     TEXT_FORMATS,
     CheckData,
     SplinkOptions,
@@ -361,7 +361,7 @@ class PolarsEngine:
         """DuckDB over the rows in memory (a Delta table is read once through delta-rs, filter pushed down)."""
         from medlake.engine.duckdb_sql import check_rows, check_session, open_delta_dataset
 
-        if isinstance(data, PurePath | str):
+        if isinstance(data, LOCATION_TYPES):
             data = open_delta_dataset(data)
         elif isinstance(data, nw.LazyFrame):
             data = self.to_arrow(data)

@@ -23,12 +23,12 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
 import pyarrow as pa
 
+from medlake.engine.base import LOCATION_TYPES
 from medlake.engine.spark_engine import java_datetime_pattern
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class SparkCheckSession:
 
         if is_spark_frame(data):
             return data
-        if isinstance(data, PurePath | str):
+        if isinstance(data, LOCATION_TYPES):
             return self.session.read.format("delta").load(str(data))
         if isinstance(data, ds.Dataset):
             data = data.to_table()
