@@ -7,11 +7,11 @@ from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
 from assets.dwd import dwd_assets
 from assets.empi import master_patient_index
-from assets.governance import GOVERNANCE_GROUP, generated_checks, governance_assets
-from assets.governed import governed_assets
 from assets.metrics import metric_assets
 from assets.ods import ods_assets
+from assets.standard_artefacts import GOVERNANCE_GROUP, generated_checks, governance_assets
 from assets.themes import theme_assets
+from assets.workflows import governed_assets
 from checks import build_asset_checks
 from jobs.maintenance import table_maintenance, table_maintenance_schedule
 from medlake.config import Settings, settings

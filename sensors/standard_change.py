@@ -29,7 +29,7 @@ from medlake.resources import LakeResource
 
 if TYPE_CHECKING:
     from medlake.config import Settings
-    from medlake.lineage.store import LineageGraph
+    from medlake.lineage.graph import LineageGraph
 
 __all__ = ["StandardsState", "build_standard_change_sensor", "standards_state"]
 

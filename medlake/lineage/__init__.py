@@ -10,6 +10,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "errors": ["EventValidationError", "LineageError"],
         "impact": ["ImpactItem", "ImpactReport", "StandardChange", "changes_from_diff", "impact"],
         "inventory": ["build_graph"],
-        "store": ["CheckSpec", "LineageGraph", "MetricSpec"],
+        "graph": ["CheckSpec", "LineageGraph", "MetricInputs"],
     },
 )

@@ -139,7 +139,7 @@ def build_command(checks_dir: Path = typer.Option(DEFAULT_CHECKS_DIR, "--checks-
 
 
 def _saved() -> Any:
-    from medlake.lineage.store import LineageGraph
+    from medlake.lineage.graph import LineageGraph
 
     return LineageGraph.load()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from medlake.layers import Layer
 from medlake.lineage.events import ColumnSource
-from medlake.lineage.store import MetricSpec as LineageMetricSpec
+from medlake.lineage.graph import MetricInputs
 from medlake.metrics import MetricSpec
 from medlake.sources import SourceTable
 
@@ -90,10 +90,10 @@ def metric_column_lineage(spec: MetricSpec, source_location: str | Path) -> Colu
     return lineage
 
 
-def metric_lineage_spec(spec: MetricSpec) -> LineageMetricSpec:
+def metric_lineage_spec(spec: MetricSpec) -> MetricInputs:
     """The lineage store's view of a metric: the theme columns it reads."""
     table = f"{Layer.THEME.value}.{spec.source}"
-    return LineageMetricSpec(
+    return MetricInputs(
         name=spec.name, inputs=tuple((table, c) for c in metric_input_columns(spec)), description=spec.label
     )
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from medlake.lineage.graph import EdgeKind, LineageGraph, NodeKind
 from medlake.lineage.inventory import mapping_key
-from medlake.lineage.store import EdgeKind, LineageGraph, NodeKind
 
 __all__ = ["ImpactItem", "ImpactReport", "StandardChange", "changes_from_diff", "impact"]
 

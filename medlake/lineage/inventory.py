@@ -16,7 +16,7 @@ from medlake.config import Settings, settings
 from medlake.errors import MedlakeError
 from medlake.lineage.emitter import events_path
 from medlake.lineage.errors import LineageError
-from medlake.lineage.store import CheckSpec, LineageGraph, MetricSpec
+from medlake.lineage.graph import CheckSpec, LineageGraph, MetricInputs
 
 __all__ = ["MAPPING_TARGETS", "add_registry", "build_graph", "load_check_files", "mapping_key"]
 
@@ -68,7 +68,7 @@ def build_graph(
     events: Path | None = None,
     registry: Any = None,
     checks_dir: Path | None = None,
-    metrics: Iterable[MetricSpec] = (),
+    metrics: Iterable[MetricInputs] = (),
     checks: Iterable[CheckSpec] = (),
 ) -> LineageGraph:
     """One graph from the event log (default ``$MEDLAKE_HOME/work/lineage/events.jsonl``), a standards registry,

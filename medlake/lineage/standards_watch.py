@@ -20,8 +20,8 @@ from medlake.config import Settings
 from medlake.errors import MedlakeError
 
 if TYPE_CHECKING:  # the lineage graph (networkx, OpenLineage) loads when the sensor evaluates, not with the sensor
+    from medlake.lineage.graph import LineageGraph
     from medlake.lineage.impact import StandardChange
-    from medlake.lineage.store import LineageGraph
 
 __all__ = [
     "active_standards_version",

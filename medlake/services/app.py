@@ -566,7 +566,7 @@ def _catalog_routes(app: FastAPI) -> None:
 
 
 def _lineage_graph(request: Request) -> Any:
-    from medlake.lineage.store import LineageGraph, graph_path
+    from medlake.lineage.graph import LineageGraph, graph_path
 
     path = graph_path(_state(request).settings)
     if not path.exists():

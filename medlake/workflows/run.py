@@ -13,8 +13,8 @@ from medlake.lake.crashpoints import crash_point
 from medlake.lake.locks import table_lock
 from medlake.operators.base import OperatorContext, StepStatus
 from medlake.workflows.errors import WorkflowError, WorkflowStepFailed
-from medlake.workflows.quarantine import quarantine_rows
 from medlake.workflows.registry import build_operator
+from medlake.workflows.rejects import quarantine_rows
 from medlake.workflows.spec import WorkflowSpec
 
 __all__ = ["StepReport", "WorkflowRun", "run_workflow"]

@@ -14,9 +14,9 @@ from deltalake import write_deltalake
 from medlake.config import Settings
 from medlake.lineage.dbt import DbtRelation, emit_dbt_run
 from medlake.lineage.emitter import LineageEmitter, emit_run, events_path
+from medlake.lineage.graph import LineageGraph, MetricInputs
 from medlake.lineage.impact import StandardChange, changes_from_diff, impact
 from medlake.lineage.inventory import build_graph
-from medlake.lineage.store import LineageGraph, MetricSpec
 from medlake.lineage.validation import validate_events_file
 from medlake.standards import Registry, generate_checks, read_contract_rules
 from medlake.standards.diff import DomainChange, MappingChange, StandardDiff
@@ -161,7 +161,7 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, Lin
     monkeypatch.chdir(tmp_path)
     cfg = run_mini_platform(tmp_path / "home")
     graph = build_graph(cfg, registry=_Registry(), checks_dir=_checks(tmp_path / "checks" / "generated"),
-                        metrics=[MetricSpec("sex_ratio", (("theme.patient", "sex_code"),))])
+                        metrics=[MetricInputs("sex_ratio", (("theme.patient", "sex_code"),))])
     return cfg, graph
 
 

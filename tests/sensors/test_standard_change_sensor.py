@@ -9,8 +9,8 @@ from typing import Any
 from dagster import AssetKey, build_sensor_context
 
 from medlake.config import Settings
+from medlake.lineage.graph import CheckSpec, LineageGraph
 from medlake.lineage.impact import StandardChange
-from medlake.lineage.store import CheckSpec, LineageGraph
 from medlake.resources import LakeResource
 from sensors.standard_change import StandardsState, build_standard_change_sensor
 

@@ -17,7 +17,7 @@ from medlake.config import ServeSettings, Settings
 from medlake.engine import get_engine
 from medlake.engine.base import Engine
 from medlake.lineage.derivation import metric_lineage_spec
-from medlake.lineage.store import LineageGraph, graph_path
+from medlake.lineage.graph import LineageGraph, graph_path
 from medlake.metrics import metric
 from medlake.security import ClassificationCatalog
 from medlake.services.app import create_app

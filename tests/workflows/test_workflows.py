@@ -27,7 +27,7 @@ from medlake.workflows import (
     load_workflows,
     operator_class,
 )
-from medlake.workflows.quarantine import quarantine_path
+from medlake.workflows.rejects import quarantine_path
 
 H1 = "H33010200001"
 VALID = """\

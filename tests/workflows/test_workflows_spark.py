@@ -18,7 +18,7 @@ from medlake.lake.ods import load_source_table
 from medlake.sources import SOURCES
 from medlake.synth import SynthConfig, generate
 from medlake.workflows import load_workflows, run_workflow
-from medlake.workflows.quarantine import quarantine_path
+from medlake.workflows.rejects import quarantine_path
 from medlake.workflows.run import WorkflowRun
 from medlake.workflows.templates import TEMPLATES_DIR
 

@@ -42,7 +42,7 @@ __all__ = [
     "CheckSpec",
     "EdgeKind",
     "LineageGraph",
-    "MetricSpec",
+    "MetricInputs",
     "NodeKind",
     "column_id",
     "dataset_id",
@@ -89,7 +89,7 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricInputs:
     """An indicator and the columns it reads (measures, filters and group-by keys alike)."""
 
     name: str
@@ -273,7 +273,7 @@ class LineageGraph:
             self.g.add_edge(table, node, kind=EdgeKind.CHECKS.value)
         return node
 
-    def add_metric(self, spec: MetricSpec) -> str:
+    def add_metric(self, spec: MetricInputs) -> str:
         node = f"metric:{spec.name}"
         self.g.add_node(node, kind=NodeKind.METRIC.value, label=spec.name, description=spec.description)
         for table, column in spec.inputs:
