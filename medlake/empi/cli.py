@@ -9,32 +9,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from medlake.empi.errors import EmpiError
+from medlake.table_files import read_table_file
 
 if TYPE_CHECKING:  # polars and the index (Splink, pypinyin) load when a command runs, not for `medlake --help`
     import polars as pl
 
-__all__ = ["empi_app", "read_patient_file", "write_assignments"]
+__all__ = ["empi_app", "write_assignments"]
 
 empi_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Master patient index (EMPI)")
-
-
-def read_patient_file(path: Path) -> pl.DataFrame:
-    """A CSV (UTF-8 or GBK, header row; every column read as text) or Parquet file."""
-    import polars as pl
-
-    if not path.exists():
-        raise EmpiError(f"{path}: no such file")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        return pl.read_parquet(path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise EmpiError(f"{path}: byte {exc.start} is neither UTF-8 nor GBK") from None
-    return pl.read_csv(text.encode(), infer_schema=False)
 
 
 def write_assignments(frame: pl.DataFrame, path: Path) -> None:
@@ -58,7 +40,7 @@ def link_command(
     from medlake.empi.field_map import FieldMap
     from medlake.empi.index import MasterPatientIndex
 
-    records = read_patient_file(input)
+    records = read_table_file(input)
     field_map = FieldMap.parse(map)
     with tempfile.TemporaryDirectory(prefix="medlake-empi-") as scratch:
         mpi = MasterPatientIndex(
@@ -139,7 +121,7 @@ def evaluate_command(
     from medlake.empi.field_map import FieldMap
 
     report = evaluate(
-        read_patient_file(input), FieldMap.parse(map), truth, link_threshold=link_threshold,
+        read_table_file(input), FieldMap.parse(map), truth, link_threshold=link_threshold,
         review_threshold=review_threshold, choose_threshold=choose_threshold, baseline=baseline,
     )
     if as_json:

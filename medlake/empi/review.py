@@ -129,9 +129,9 @@ def review_queue(mpi: MasterPatientIndex, *, evidence: bool = True) -> pl.DataFr
 
 
 def _decisions_table(path: Path, who: str | None) -> pl.DataFrame:
-    from medlake.empi.cli import read_patient_file
+    from medlake.table_files import read_table_file
 
-    frame = read_patient_file(path)
+    frame = read_table_file(path)
     missing = [c for c in ("record_a", "record_b", "decision") if c not in frame.columns]
     if missing:
         raise ManualDecisionError(f"{path}: missing column(s) {', '.join(missing)}; columns are "

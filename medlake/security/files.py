@@ -12,10 +12,6 @@ from medlake.security.pii import SAMPLE_SIZE, detect_column
 
 __all__ = ["FileColumn", "classify_file", "read_sample"]
 
-# What front-end machines deliver (GBK is a subset of GB 18030); the one decoding with fewest bad bytes is used.
-_ENCODINGS = ("utf-8", "gb18030")
-
-
 @dataclass(frozen=True)
 class FileColumn:
     column: str
@@ -33,24 +29,13 @@ class FileColumn:
 def read_sample(path: Path, rows: int = SAMPLE_SIZE) -> dict[str, list[Any]]:
     """Column → first ``rows`` values of a CSV (all columns as text, UTF-8 or GB 18030), JSON-lines or Parquet
     file."""
-    import polars as pl
+    from medlake.errors import IngestError
+    from medlake.table_files import read_table_file
 
-    if not path.is_file():
-        raise ClassificationError(f"{path}: no such file")
-    suffix = path.suffix.lower()
     try:
-        if suffix == ".parquet":
-            frame = pl.read_parquet(path, n_rows=rows)
-        elif suffix in (".csv", ".txt"):
-            raw = path.read_bytes()
-            text = min((raw.decode(e, errors="replace") for e in _ENCODINGS), key=lambda t: t.count("\ufffd"))
-            frame = pl.read_csv(text.encode("utf-8"), infer_schema=False, n_rows=rows, truncate_ragged_lines=True)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pl.read_ndjson(path, n_rows=rows, infer_schema_length=None)
-        else:
-            raise ClassificationError(f"{path}: expected a .csv, .jsonl or .parquet file, got {suffix or 'no suffix'}")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise ClassificationError(f"{path}: cannot read: {exc}") from None
+        frame = read_table_file(path, rows)
+    except IngestError as exc:
+        raise ClassificationError(str(exc)) from None
     return {name: frame[name].to_list() for name in frame.columns}
 
 
