@@ -33,7 +33,7 @@ def read_sample(path: Path, rows: int = SAMPLE_SIZE) -> dict[str, list[Any]]:
     from medlake.table_files import read_table_file
 
     try:
-        frame = read_table_file(path, rows)
+        frame = read_table_file(path, rows, lenient=True)  # a delivery's stray bad bytes must not stop sampling
     except IngestError as exc:
         raise ClassificationError(str(exc)) from None
     return {name: frame[name].to_list() for name in frame.columns}
